@@ -1,0 +1,52 @@
+// error -- the exceptions the engine throws, each tied to a documented exit code.
+//
+// The engine throws; only main() catches, and maps the kind to the exit code (README, "Exit codes").
+// Context is added at layer boundaries with std::throw_with_nested, so one line can say
+// "frame 7 (IMG_0123.jpg): truncated JPEG".
+#pragma once
+
+#include <fmt/core.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace superstack {
+
+enum class ExitCode : int {
+	success = 0,
+	usage = 1,       // bad command line or option value
+	bad_input = 2,   // an input file is missing, unreadable, corrupt or incompatible
+	processing = 3,  // anything that went wrong while computing or writing
+	interrupted = 130,
+};
+
+class Error : public std::runtime_error {
+public:
+	Error(ExitCode code, const std::string &what) : std::runtime_error(what), code_(code) {}
+	ExitCode code() const noexcept { return code_; }
+
+private:
+	ExitCode code_;
+};
+
+template <typename... Args>
+[[noreturn]] void throw_error(ExitCode code, fmt::format_string<Args...> f, Args &&...args)
+{
+	throw Error(code, fmt::format(f, std::forward<Args>(args)...));
+}
+
+// The libvips error buffer as one line (its last message), and clears it.
+std::string vips_error_line();
+
+// Throws Error(code, "<context>: <libvips' message>") when a libvips C call returned non-zero.
+void vips_check(int status, ExitCode code, const std::string &context);
+
+// Walks a nested exception chain into "outer: inner: innermost" and the innermost Error's code
+// (processing when none is an Error).
+struct ErrorReport {
+	std::string message;
+	ExitCode code;
+};
+ErrorReport describe(const std::exception &e);
+
+} // namespace superstack

@@ -1,0 +1,46 @@
+// spool -- every input frame decoded once, in file order, into a raw pixel file; read back by rectangle.
+//
+// Why: JPEG, PNG and strip TIFF cannot be read in random order cheaply. libvips' random access to
+// them decodes the whole image (to RAM, or to an mmap-ed temporary whose touched pages count in RSS).
+// A spooled frame is a headerless row-major file read with pread() per requested row span, so a
+// region costs exactly its own bytes: no cache, no mapping, no descriptor held between requests
+// (a 5000-frame stack never meets the open-file limit). The page cache, not our RSS, keeps hot data.
+// Disk cost: width x height x bands x bytes-per-sample of each frame, in its own depth.
+#pragma once
+
+#include <vips/vips8>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace superstack {
+
+class Spool {
+public:
+	// Creates `dir` (which must not exist yet) and removes it, with everything in it, on destruction.
+	explicit Spool(std::filesystem::path dir);
+	~Spool();
+	Spool(const Spool &) = delete;
+	Spool &operator=(const Spool &) = delete;
+
+	const std::filesystem::path &dir() const { return dir_; }
+
+	// Decodes `decoded` (a sequential, lazily loaded image) into a spool file and returns a random-access
+	// image over it with the same size, bands, format, interpretation and metadata. Throws
+	// Error(bad_input, "<source>: <reason>") when decoding fails.
+	vips::VImage add(const vips::VImage &decoded, const std::string &source_name);
+
+	// Bytes a frame of this shape will take on disk.
+	static std::uint64_t bytes_for(int width, int height, int bands, VipsBandFormat format);
+
+private:
+	std::filesystem::path dir_;
+	int count_ = 0;
+};
+
+// A random-access image over a headerless row-major pixel file (what Spool writes).
+vips::VImage open_raw_file(const std::filesystem::path &file, int width, int height, int bands,
+	VipsBandFormat format, VipsInterpretation interpretation);
+
+} // namespace superstack

@@ -1,0 +1,65 @@
+// transform -- 3x3 projective matrices and the transforms file shared by `synth`, `run` and `align`.
+//
+// A frame's matrix maps a point in the reference frame's input pixel coordinates to the same scene
+// point in that frame's input pixel coordinates; pixel centres sit at integer coordinates.
+#pragma once
+
+#include <array>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace superstack {
+
+struct Point {
+	double x = 0, y = 0;
+};
+
+class Matrix3 {
+public:
+	using Rows = std::array<std::array<double, 3>, 3>;
+
+	Matrix3() : m_{{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}} {}
+	explicit Matrix3(const Rows &rows) : m_(rows) {}
+
+	static Matrix3 identity() { return Matrix3(); }
+	static Matrix3 translation(double tx, double ty);
+	static Matrix3 scaling(double sx, double sy);
+	// Rotation by `degrees` (counter-clockwise on screen is negative y-up; we use image axes, y down)
+	// and uniform `scale` about `centre`, then a shift by (tx, ty).
+	static Matrix3 similarity(double degrees, double scale, Point centre, double tx, double ty);
+
+	double operator()(int row, int col) const { return m_[row][col]; }
+	const Rows &rows() const { return m_; }
+
+	Matrix3 operator*(const Matrix3 &right) const;
+	Matrix3 inverse() const; // throws Error(bad_input) when singular
+	Point apply(Point p) const;
+
+	// True when the bottom row is (0, 0, 1) up to rounding, after normalising by m[2][2].
+	bool is_affine() const;
+	Matrix3 normalised() const; // divided by m[2][2]
+
+private:
+	Rows m_;
+};
+
+struct FrameTransform {
+	std::string file;         // as written in the file; matched against inputs by path or file name
+	Matrix3 matrix;
+};
+
+struct TransformSet {
+	int reference = 0;
+	std::vector<FrameTransform> frames;
+};
+
+// Reads and validates a transforms file (schema version 1). Errors name the file and the reason.
+TransformSet read_transforms(const std::filesystem::path &path);
+void write_transforms(const std::filesystem::path &path, const TransformSet &set);
+
+// The index in `set` of the entry for `frame_path`: the same path, else the same file name.
+std::optional<std::size_t> find_transform(const TransformSet &set, const std::filesystem::path &frame_path);
+
+} // namespace superstack

@@ -1,0 +1,44 @@
+// warp -- one resampling from a frame onto the output grid: the upscale and the frame's transform
+// composed into a single matrix, evaluated lazily by libvips (vips_affine, or vips_mapim for a
+// projective matrix) with the chosen kernel.
+//
+// Also the footprint (which output pixels a frame can cover) and the coverage test the reducer uses:
+// an output pixel is covered by a frame when its sample point lies inside the frame's pixel area
+// [-0.5, w-0.5) x [-0.5, h-0.5). Pixels beyond the edge are extended by copy for the kernel's reach
+// only; they never count as samples.
+#pragma once
+
+#include "superstack/geometry.hpp"
+#include "superstack/transform.hpp"
+
+#include <vips/vips8>
+
+#include <string_view>
+
+namespace superstack {
+
+enum class Kernel { nearest, linear, cubic, lanczos3 };
+
+Kernel parse_kernel(std::string_view name); // throws Error(usage)
+std::string_view kernel_name(Kernel kernel);
+
+// The matrix from output pixel coordinates to `frame` input pixel coordinates, given the frame's
+// transform (reference -> frame) from the transforms file.
+Matrix3 output_to_frame(const Matrix3 &reference_to_frame, const OutputGeometry &geometry);
+
+// `frame` (float) resampled onto the output grid: pixel (X, Y) is the frame sampled at
+// output_to_frame * (X, Y, 1). Lazy; the size of `geometry`.
+vips::VImage warp_to_output(const vips::VImage &frame, const Matrix3 &output_to_frame,
+	const OutputGeometry &geometry, Kernel kernel);
+
+// True when output pixel (x, y) maps inside a frame of `width` x `height`.
+inline bool frame_covers(const Matrix3 &m, int width, int height, double x, double y)
+{
+	const Point p = m.apply({x, y});
+	return p.x >= -0.5 && p.x < width - 0.5 && p.y >= -0.5 && p.y < height - 0.5;
+}
+
+// The output rectangle holding every pixel the frame can cover (clipped to the output).
+Rect frame_footprint(const Matrix3 &output_to_frame, int width, int height, const OutputGeometry &geometry);
+
+} // namespace superstack

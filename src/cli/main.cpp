@@ -1,0 +1,115 @@
+// main -- starts libvips, parses the command line, runs one command, and maps errors to exit codes.
+#include "options.hpp"
+#include "progress_bar.hpp"
+#include "superstack/cancel.hpp"
+#include "superstack/error.hpp"
+#include "superstack/score.hpp"
+#include "superstack/stack.hpp"
+#include "superstack/synth.hpp"
+
+#include <fmt/core.h>
+#include <vips/vips8>
+
+#include <csignal>
+#include <cmath>
+#include <cstdio>
+
+using namespace superstack;
+
+namespace {
+
+extern "C" void on_signal(int)
+{
+	request_cancel();
+}
+
+void install_signal_handlers()
+{
+	struct sigaction sa {};
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, nullptr);
+	sigaction(SIGTERM, &sa, nullptr);
+}
+
+std::string db(double psnr)
+{
+	return std::isinf(psnr) ? std::string("inf") : fmt::format("{:.3f}", psnr);
+}
+
+int run(const RunOptions &options, cli::Verbosity verbosity)
+{
+	cli::ProgressBar progress(verbosity);
+	RunResult result = run_stack(options, progress);
+	progress.finish();
+	if (verbosity != cli::Verbosity::quiet)
+		for (const auto &path : result.outputs)
+			fmt::print("{}\n", path.string());
+	return 0;
+}
+
+int synth(const SynthOptions &options, cli::Verbosity verbosity)
+{
+	cli::ProgressBar progress(verbosity);
+	SynthResult result = synthesize(options, progress);
+	progress.finish();
+	if (verbosity != cli::Verbosity::quiet)
+		fmt::print("{} frames, truth {}, transforms {}\n", result.frames.size(), result.truth.string(),
+			result.transforms.string());
+	return 0;
+}
+
+int score(const cli::ScoreCommand &command)
+{
+	const Score s = score_images(command.image, command.truth, command.crop);
+	if (command.json) {
+		fmt::print("{{\"image\": \"{}\", \"truth\": \"{}\", \"psnr\": {}, \"ssim\": {:.6f}, \"channels\": [", command.image,
+			command.truth, std::isinf(s.psnr) ? std::string("null") : db(s.psnr), s.ssim);
+		for (std::size_t i = 0; i < s.channels.size(); i++)
+			fmt::print("{}{{\"psnr\": {}, \"ssim\": {:.6f}}}", i ? ", " : "",
+				std::isinf(s.channels[i].psnr) ? std::string("null") : db(s.channels[i].psnr), s.channels[i].ssim);
+		fmt::print("]}}\n");
+		return 0;
+	}
+	fmt::print("{}: PSNR {} dB, SSIM {:.4f} (luminance)", command.image, db(s.psnr), s.ssim);
+	for (std::size_t i = 0; i < s.channels.size(); i++)
+		fmt::print("; band {}: {} dB, {:.4f}", i, db(s.channels[i].psnr), s.channels[i].ssim);
+	fmt::print("\n");
+	return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	if (VIPS_INIT(argv[0])) {
+		fmt::print(stderr, "superstack: error: cannot start libvips: {}\n", vips_error_line());
+		return static_cast<int>(ExitCode::processing);
+	}
+	// libvips' own warnings (e.g. from decoders) would break the one-line error promise.
+	g_log_set_handler("VIPS", static_cast<GLogLevelFlags>(G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE),
+		[](const gchar *, GLogLevelFlags, const gchar *, gpointer) {}, nullptr);
+	vips_cache_set_max(0);
+	install_signal_handlers();
+	int status = 0;
+	try {
+		const cli::Command command = cli::parse_command_line(argc, argv);
+		if (auto help = std::get_if<cli::HelpText>(&command.action)) {
+			fmt::print("{}", help->text);
+		} else if (auto r = std::get_if<RunOptions>(&command.action)) {
+			status = run(*r, command.verbosity);
+		} else if (auto s = std::get_if<SynthOptions>(&command.action)) {
+			status = synth(*s, command.verbosity);
+		} else if (auto sc = std::get_if<cli::ScoreCommand>(&command.action)) {
+			status = score(*sc);
+		}
+	} catch (const std::exception &e) {
+		ErrorReport report = describe(e);
+		if (cancel_requested())
+			report = {"interrupted", ExitCode::interrupted};
+		fmt::print(stderr, "superstack: error: {}\n", report.message);
+		status = static_cast<int>(report.code);
+	}
+	vips_shutdown();
+	return status;
+}

@@ -1,0 +1,265 @@
+// options -- one option group per subcommand, each with --help and examples.
+#include "options.hpp"
+
+#include "superstack/error.hpp"
+#include "superstack_version.h"
+
+#include <boost/program_options.hpp>
+
+#include <sstream>
+
+namespace po = boost::program_options;
+
+namespace superstack::cli {
+
+namespace {
+
+constexpr const char *kUsage = R"(usage: superstack <command> [options]
+
+commands:
+  run     stack frames into mean and median images at a higher resolution
+  synth   make a synthetic burst with known transforms from a built-in chart
+  score   PSNR and SSIM of an image against a ground truth
+
+`superstack <command> --help` shows a command's options and examples.
+exit codes: 0 success, 1 usage error, 2 bad input, 3 processing failure, 130 interrupted
+)";
+
+constexpr const char *kRunExamples = R"(
+examples:
+  superstack run burst/ -o out/                       # mean.tif and median.tif at 2x
+  superstack run a.tif b.tif c.tif -o out --scale 1    # plain stacking, no upscale
+  superstack run burst/ -o out --transforms t.json --reduce median --memory 512M
+  superstack run big/*.tif -o out --depth float --compression zstd --threads 2
+)";
+
+constexpr const char *kSynthExamples = R"(
+examples:
+  superstack synth -o burst/                           # 16 frames of 640x480, scale 2, noise 2%
+  superstack synth -o burst --frames 8 --size 1920x1080 --noise 0.01 --seed 7
+  superstack synth -o burst --source photo.tif --scale 2 --jpeg
+)";
+
+constexpr const char *kScoreExamples = R"(
+examples:
+  superstack score out/median.tif burst/truth.tif
+  superstack score out/mean.tif burst/truth.tif --crop 16 --json
+)";
+
+HelpText version_text()
+{
+	return HelpText{fmt::format("superstack {} (libvips {})\n", SUPERSTACK_VERSION, vips_version_string())};
+}
+
+std::string help_of(const std::string &synopsis, const po::options_description &desc, const char *examples)
+{
+	std::ostringstream s;
+	s << synopsis << "\n\n" << desc << examples;
+	return s.str();
+}
+
+void add_common(po::options_description &desc, bool &quiet, bool &verbose)
+{
+	desc.add_options()
+		("help,h", "show this help")
+		("quiet,q", po::bool_switch(&quiet), "print nothing but errors")
+		("verbose,v", po::bool_switch(&verbose), "print the memory plan and other details")
+		("version", "print the version and exit");
+}
+
+po::variables_map parse(const po::options_description &desc, const po::positional_options_description &pos,
+	const std::vector<std::string> &args)
+{
+	po::variables_map vm;
+	try {
+		po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
+		po::notify(vm);
+	} catch (const po::error &e) {
+		throw_error(ExitCode::usage, "{}", e.what());
+	}
+	return vm;
+}
+
+std::pair<int, int> parse_dimensions(const std::string &text)
+{
+	int w = 0, h = 0;
+	char x = 0, rest = 0;
+	std::istringstream in(text);
+	if (!(in >> w >> x >> h) || (x != 'x' && x != 'X') || (in >> rest))
+		throw_error(ExitCode::usage, "--size must look like 640x480 (got '{}')", text);
+	return {w, h};
+}
+
+std::vector<Statistic> parse_statistics(const std::string &text)
+{
+	std::vector<Statistic> out;
+	std::stringstream in(text);
+	std::string item;
+	while (std::getline(in, item, ',')) {
+		if (item.empty())
+			continue;
+		Statistic s = parse_statistic(item);
+		if (std::find(out.begin(), out.end(), s) != out.end())
+			throw_error(ExitCode::usage, "--reduce names '{}' twice", item);
+		out.push_back(s);
+	}
+	if (out.empty())
+		throw_error(ExitCode::usage, "--reduce needs at least one of mean, median");
+	return out;
+}
+
+Command parse_run(const std::vector<std::string> &args)
+{
+	Command command;
+	RunOptions o;
+	bool quiet = false, verbose = false;
+	std::string out, kernel = "lanczos3", reduce = "mean,median", memory = "1G", compression = "none",
+			    bigtiff = "auto", depth = "16", reference, transforms, workdir;
+	std::vector<std::string> inputs;
+	po::options_description desc("superstack run options");
+	add_common(desc, quiet, verbose);
+	desc.add_options()
+		("input", po::value(&inputs)->composing(), "frames: image files or directories")
+		("output,o", po::value(&out), "output folder (created if missing)")
+		("reference", po::value(&reference), "reference frame: an index from 0 or a file name (default: the first)")
+		("scale", po::value(&o.scale)->default_value(2.0), "output pixels per input pixel; any real >= 1 (1: plain stacking)")
+		("kernel", po::value(&kernel)->default_value("lanczos3"), "resampling: nearest, linear, cubic, lanczos3")
+		("reduce", po::value(&reduce)->default_value("mean,median"), "statistics to write, comma-separated: mean, median")
+		("transforms", po::value(&transforms), "per-frame transforms file (JSON); without it frames are taken as aligned")
+		("memory", po::value(&memory)->default_value("1G"), "memory budget for the reduction, e.g. 512M, 2G")
+		("threads", po::value(&o.threads)->default_value(0), "worker threads (0: one per core)")
+		("compression", po::value(&compression)->default_value("none"), "TIFF compression: none, lzw, deflate, zstd")
+		("bigtiff", po::value(&bigtiff)->default_value("auto"), "BigTIFF: auto (above 3 GiB), yes, no")
+		("depth", po::value(&depth)->default_value("16"), "output samples: 16, 8 or float")
+		("save-coverage", po::bool_switch(&o.save_coverage), "also write coverage.tif: the number of frames behind each pixel")
+		("work-dir", po::value(&workdir), "folder for the frame spool (default: the output folder)");
+	po::positional_options_description pos;
+	pos.add("input", -1);
+	const auto vm = parse(desc, pos, args);
+	if (vm.count("version")) {
+		command.action = version_text();
+		return command;
+	}
+	if (vm.count("help")) {
+		command.action = HelpText{help_of("usage: superstack run INPUT... -o OUTDIR [options]", desc, kRunExamples)};
+		return command;
+	}
+	if (inputs.empty())
+		throw_error(ExitCode::usage, "run: no input frames given");
+	if (out.empty())
+		throw_error(ExitCode::usage, "run: -o OUTDIR is required");
+	if (o.threads < 0 || o.threads > 1024)
+		throw_error(ExitCode::usage, "--threads must be between 0 and 1024");
+	o.inputs = inputs;
+	o.out_dir = out;
+	if (!reference.empty())
+		o.reference = reference;
+	if (!(o.scale >= 1.0 && o.scale <= 16.0))
+		throw_error(ExitCode::usage, "--scale must be between 1 and 16 (got {})", o.scale);
+	o.kernel = parse_kernel(kernel);
+	o.statistics = parse_statistics(reduce);
+	if (!transforms.empty())
+		o.transforms = transforms;
+	o.memory_bytes = parse_size(memory, "--memory");
+	o.save.compression = parse_compression(compression);
+	o.save.bigtiff = parse_bigtiff(bigtiff);
+	o.save.depth = parse_depth(depth);
+	if (!workdir.empty())
+		o.work_dir = workdir;
+	command.action = o;
+	command.verbosity = quiet ? Verbosity::quiet : verbose ? Verbosity::verbose : Verbosity::normal;
+	return command;
+}
+
+Command parse_synth(const std::vector<std::string> &args)
+{
+	Command command;
+	SynthOptions o;
+	bool quiet = false, verbose = false;
+	std::string out, size = "640x480", source;
+	long long seed = 1;
+	po::options_description desc("superstack synth options");
+	add_common(desc, quiet, verbose);
+	desc.add_options()
+		("output,o", po::value(&out), "folder for frame_NNN.tif, truth.tif and transforms.json")
+		("frames", po::value(&o.frames)->default_value(16), "number of frames")
+		("size", po::value(&size)->default_value("640x480"), "frame size WxH in input pixels")
+		("scale", po::value(&o.scale)->default_value(2.0), "truth resolution over frame resolution (>= 1)")
+		("noise", po::value(&o.noise)->default_value(0.02), "noise sigma at mid-grey, as a fraction of full scale")
+		("max-shift", po::value(&o.max_shift)->default_value(16.0), "largest random shift, input pixels")
+		("max-rotation", po::value(&o.max_rotation)->default_value(2.0), "largest random rotation, degrees")
+		("seed", po::value(&seed)->default_value(1), "random seed")
+		("source", po::value(&source), "scene image at truth resolution (default: the built-in chart)")
+		("jpeg", po::bool_switch(&o.jpeg), "also write 8-bit JPEG frames");
+	const auto vm = parse(desc, {}, args);
+	if (vm.count("help")) {
+		command.action = HelpText{help_of("usage: superstack synth -o DIR [options]", desc, kSynthExamples)};
+		return command;
+	}
+	if (out.empty())
+		throw_error(ExitCode::usage, "synth: -o DIR is required");
+	o.out_dir = out;
+	std::tie(o.width, o.height) = parse_dimensions(size);
+	if (seed < 0)
+		throw_error(ExitCode::usage, "--seed must be >= 0");
+	o.seed = static_cast<std::uint64_t>(seed);
+	if (!source.empty())
+		o.source = source;
+	command.action = o;
+	command.verbosity = quiet ? Verbosity::quiet : verbose ? Verbosity::verbose : Verbosity::normal;
+	return command;
+}
+
+Command parse_score(const std::vector<std::string> &args)
+{
+	Command command;
+	ScoreCommand o;
+	bool quiet = false, verbose = false;
+	std::vector<std::string> files;
+	po::options_description desc("superstack score options");
+	add_common(desc, quiet, verbose);
+	desc.add_options()
+		("files", po::value(&files)->composing(), "IMAGE TRUTH")
+		("crop", po::value(&o.crop)->default_value(0), "pixels to leave out at every border")
+		("json", po::bool_switch(&o.json), "print JSON instead of text");
+	po::positional_options_description pos;
+	pos.add("files", -1);
+	const auto vm = parse(desc, pos, args);
+	if (vm.count("help")) {
+		command.action = HelpText{help_of("usage: superstack score IMAGE TRUTH [options]", desc, kScoreExamples)};
+		return command;
+	}
+	if (files.size() != 2)
+		throw_error(ExitCode::usage, "score: needs exactly IMAGE and TRUTH");
+	if (o.crop < 0)
+		throw_error(ExitCode::usage, "--crop must be >= 0");
+	o.image = files[0];
+	o.truth = files[1];
+	command.action = o;
+	command.verbosity = quiet ? Verbosity::quiet : verbose ? Verbosity::verbose : Verbosity::normal;
+	return command;
+}
+
+} // namespace
+
+Command parse_command_line(int argc, char **argv)
+{
+	std::vector<std::string> args(argv + 1, argv + argc);
+	if (args.empty())
+		throw_error(ExitCode::usage, "no command given (try superstack --help)");
+	const std::string verb = args.front();
+	args.erase(args.begin());
+	if (verb == "--help" || verb == "-h" || verb == "help")
+		return Command{HelpText{kUsage}, Verbosity::normal};
+	if (verb == "--version")
+		return Command{version_text(), Verbosity::normal};
+	if (verb == "run")
+		return parse_run(args);
+	if (verb == "synth")
+		return parse_synth(args);
+	if (verb == "score")
+		return parse_score(args);
+	throw_error(ExitCode::usage, "unknown command '{}' (try superstack --help)", verb);
+}
+
+} // namespace superstack::cli

@@ -1,0 +1,31 @@
+// options -- the command line (Boost.Program_options) turned into the engine's plain option structs.
+#pragma once
+
+#include "progress_bar.hpp"
+#include "superstack/stack.hpp"
+#include "superstack/synth.hpp"
+
+#include <string>
+#include <variant>
+
+namespace superstack::cli {
+
+struct ScoreCommand {
+	std::string image, truth;
+	int crop = 0;
+	bool json = false;
+};
+
+struct HelpText {
+	std::string text; // printed to stdout, exit 0
+};
+
+struct Command {
+	std::variant<HelpText, RunOptions, SynthOptions, ScoreCommand> action;
+	Verbosity verbosity = Verbosity::normal;
+};
+
+// Throws Error(usage) with a one-line reason for anything malformed.
+Command parse_command_line(int argc, char **argv);
+
+} // namespace superstack::cli

@@ -1,0 +1,137 @@
+// output -- depth encoding, metadata carry-over and atomic TIFF saves.
+#include "superstack/output.hpp"
+
+#include "superstack/cancel.hpp"
+#include "superstack/error.hpp"
+
+#include <unistd.h>
+
+namespace superstack {
+
+Depth parse_depth(std::string_view text)
+{
+	if (text == "16") return Depth::u16;
+	if (text == "8") return Depth::u8;
+	if (text == "float") return Depth::f32;
+	throw_error(ExitCode::usage, "--depth must be 16, 8 or float (got '{}')", text);
+}
+
+Compression parse_compression(std::string_view text)
+{
+	if (text == "none") return Compression::none;
+	if (text == "lzw") return Compression::lzw;
+	if (text == "deflate") return Compression::deflate;
+	if (text == "zstd") return Compression::zstd;
+	throw_error(ExitCode::usage, "--compression must be none, lzw, deflate or zstd (got '{}')", text);
+}
+
+BigTiff parse_bigtiff(std::string_view text)
+{
+	if (text == "auto") return BigTiff::automatic;
+	if (text == "yes") return BigTiff::yes;
+	if (text == "no") return BigTiff::no;
+	throw_error(ExitCode::usage, "--bigtiff must be auto, yes or no (got '{}')", text);
+}
+
+vips::VImage encode_depth(const vips::VImage &working, Depth depth)
+{
+	switch (depth) {
+	case Depth::f32:
+		return working.cast(VIPS_FORMAT_FLOAT);
+	case Depth::u8:
+		return (working * 255.0).round(VIPS_OPERATION_ROUND_RINT).cast(VIPS_FORMAT_UCHAR);
+	case Depth::u16:
+		break;
+	}
+	// cast() clamps to the format's range; rint rounds half to even, the same on every machine.
+	return (working * 65535.0).round(VIPS_OPERATION_ROUND_RINT).cast(VIPS_FORMAT_USHORT);
+}
+
+VipsInterpretation interpretation_for(int bands, Depth depth)
+{
+	const bool colour = bands >= 3;
+	switch (depth) {
+	case Depth::u16: return colour ? VIPS_INTERPRETATION_RGB16 : VIPS_INTERPRETATION_GREY16;
+	case Depth::u8:
+	case Depth::f32: return colour ? VIPS_INTERPRETATION_sRGB : VIPS_INTERPRETATION_B_W;
+	}
+	return VIPS_INTERPRETATION_MULTIBAND;
+}
+
+vips::VImage with_metadata_of(const vips::VImage &image, const vips::VImage &from)
+{
+	vips::VImage out = image.copy();
+	for (const char *field : {VIPS_META_ICC_NAME, VIPS_META_EXIF_NAME, VIPS_META_XMP_NAME}) {
+		if (from.get_typeof(field) == 0)
+			continue;
+		GValue value = {};
+		if (vips_image_get(from.get_image(), field, &value) == 0) {
+			vips_image_set(out.get_image(), field, &value);
+			g_value_unset(&value);
+		}
+	}
+	// The pixels are no longer in the camera's orientation: they were rotated when read.
+	vips_image_remove(out.get_image(), VIPS_META_ORIENTATION);
+	return out;
+}
+
+EvalMonitor::EvalMonitor(const vips::VImage &image, Progress &progress, std::string_view stage)
+	: image_(image), progress_(progress), stage_(stage)
+{
+	vips_image_set_progress(image_.get_image(), TRUE);
+	handler_ = g_signal_connect(image_.get_image(), "eval", G_CALLBACK(on_eval), this);
+}
+
+EvalMonitor::~EvalMonitor()
+{
+	g_signal_handler_disconnect(image_.get_image(), handler_);
+	vips_image_set_progress(image_.get_image(), FALSE);
+}
+
+void EvalMonitor::on_eval(VipsImage *image, VipsProgress *state, void *self)
+{
+	auto *monitor = static_cast<EvalMonitor *>(self);
+	if (cancel_requested())
+		vips_image_set_kill(image, TRUE);
+	const double eta = state->percent > 0 ? static_cast<double>(state->eta) : -1.0;
+	monitor->progress_.update(monitor->stage_, state->percent / 100.0, eta);
+}
+
+void save_tiff(const vips::VImage &image, const std::filesystem::path &path, const SaveOptions &options,
+	Progress &progress, std::string_view stage)
+{
+	const auto tmp = path.parent_path() / fmt::format(".{}.{}.part", path.filename().string(), getpid());
+	const std::uint64_t bytes = static_cast<std::uint64_t>(image.width()) * image.height() *
+		VIPS_IMAGE_SIZEOF_PEL(image.get_image());
+	const bool bigtiff = options.bigtiff == BigTiff::yes ||
+		(options.bigtiff == BigTiff::automatic && bytes > (3ull << 30));
+	VipsForeignTiffCompression compression = VIPS_FOREIGN_TIFF_COMPRESSION_NONE;
+	switch (options.compression) {
+	case Compression::none: break;
+	case Compression::lzw: compression = VIPS_FOREIGN_TIFF_COMPRESSION_LZW; break;
+	case Compression::deflate: compression = VIPS_FOREIGN_TIFF_COMPRESSION_DEFLATE; break;
+	case Compression::zstd: compression = VIPS_FOREIGN_TIFF_COMPRESSION_ZSTD; break;
+	}
+	auto *opts = vips::VImage::option()->set("compression", compression)->set("bigtiff", bigtiff);
+	if (options.compression != Compression::none)
+		opts->set("predictor", options.depth == Depth::f32 ? VIPS_FOREIGN_TIFF_PREDICTOR_FLOAT
+								    : VIPS_FOREIGN_TIFF_PREDICTOR_HORIZONTAL);
+	try {
+		EvalMonitor monitor(image, progress, stage);
+		image.tiffsave(tmp.c_str(), opts);
+	} catch (const vips::VError &) {
+		std::error_code ec;
+		std::filesystem::remove(tmp, ec);
+		if (cancel_requested())
+			throw_error(ExitCode::interrupted, "interrupted");
+		throw_error(ExitCode::processing, "{}: {}", path.string(), vips_error_line());
+	}
+	std::error_code ec;
+	std::filesystem::rename(tmp, path, ec);
+	if (ec) {
+		std::filesystem::remove(tmp, ec);
+		throw_error(ExitCode::processing, "{}: cannot rename into place ({})", path.string(), ec.message());
+	}
+}
+
+} // namespace superstack

@@ -1,0 +1,146 @@
+// spool -- raw spool files written by libvips' rawsave and read back with pread() per row span.
+#include "superstack/spool.hpp"
+
+#include "superstack/error.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+namespace superstack {
+
+namespace {
+
+struct RawFile {
+	std::string path;
+	std::size_t row_bytes = 0;
+	std::size_t pixel_bytes = 0;
+};
+
+bool read_fully(int fd, void *buffer, std::size_t bytes, off_t offset)
+{
+	auto *p = static_cast<char *>(buffer);
+	while (bytes > 0) {
+		ssize_t n = pread(fd, p, bytes, offset);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		bytes -= static_cast<std::size_t>(n);
+		offset += n;
+	}
+	return true;
+}
+
+int raw_generate(VipsRegion *out, void * /*seq*/, void *a, void * /*b*/, gboolean * /*stop*/)
+{
+	const auto *file = static_cast<const RawFile *>(a);
+	const VipsRect &r = out->valid;
+	int fd = open(file->path.c_str(), O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		vips_error("superstack", "%s: %s", file->path.c_str(), std::strerror(errno));
+		return -1;
+	}
+	const std::size_t span = static_cast<std::size_t>(r.width) * file->pixel_bytes;
+	for (int y = r.top; y < r.top + r.height; y++) {
+		const off_t offset = static_cast<off_t>(y) * static_cast<off_t>(file->row_bytes) +
+			static_cast<off_t>(r.left) * static_cast<off_t>(file->pixel_bytes);
+		if (!read_fully(fd, VIPS_REGION_ADDR(out, r.left, y), span, offset)) {
+			vips_error("superstack", "%s: short read at row %d", file->path.c_str(), y);
+			close(fd);
+			return -1;
+		}
+	}
+	close(fd);
+	return 0;
+}
+
+void delete_raw_file(gpointer data)
+{
+	delete static_cast<RawFile *>(data);
+}
+
+} // namespace
+
+vips::VImage open_raw_file(const std::filesystem::path &file, int width, int height, int bands,
+	VipsBandFormat format, VipsInterpretation interpretation)
+{
+	VipsImage *out = vips_image_new();
+	vips_image_init_fields(out, width, height, bands, format, VIPS_CODING_NONE, interpretation, 1.0, 1.0);
+	if (vips_image_pipelinev(out, VIPS_DEMAND_STYLE_ANY, nullptr)) {
+		g_object_unref(out);
+		vips_check(-1, ExitCode::processing, file.string());
+	}
+	auto raw = std::make_unique<RawFile>();
+	raw->path = file.string();
+	raw->pixel_bytes = VIPS_IMAGE_SIZEOF_PEL(out);
+	raw->row_bytes = raw->pixel_bytes * static_cast<std::size_t>(width);
+	RawFile *state = raw.release();
+	// The state lives exactly as long as the image.
+	g_object_set_data_full(G_OBJECT(out), "superstack-raw-file", state, delete_raw_file);
+	if (vips_image_generate(out, nullptr, raw_generate, nullptr, state, nullptr)) {
+		g_object_unref(out);
+		vips_check(-1, ExitCode::processing, file.string());
+	}
+	return vips::VImage(out, vips::STEAL);
+}
+
+Spool::Spool(std::filesystem::path dir) : dir_(std::move(dir))
+{
+	std::error_code ec;
+	if (!std::filesystem::create_directories(dir_, ec))
+		throw_error(ExitCode::processing, "{}: cannot create work folder ({})", dir_.string(),
+			ec ? ec.message() : "it exists already");
+}
+
+Spool::~Spool()
+{
+	std::error_code ec;
+	std::filesystem::remove_all(dir_, ec);
+}
+
+std::uint64_t Spool::bytes_for(int width, int height, int bands, VipsBandFormat format)
+{
+	return static_cast<std::uint64_t>(width) * static_cast<std::uint64_t>(height) *
+		static_cast<std::uint64_t>(bands) * vips_format_sizeof(format);
+}
+
+vips::VImage Spool::add(const vips::VImage &decoded, const std::string &source_name)
+{
+	const auto file = dir_ / fmt::format("frame-{:05d}.raw", count_++);
+	if (vips_rawsave(decoded.get_image(), file.c_str(), nullptr)) {
+		std::error_code ec;
+		std::filesystem::remove(file, ec);
+		throw_error(ExitCode::bad_input, "{}: {}", source_name, vips_error_line());
+	}
+	vips::VImage raw = open_raw_file(file, decoded.width(), decoded.height(), decoded.bands(),
+		decoded.format(), decoded.interpretation());
+	// Carry the header metadata (ICC, EXIF, orientation, resolution) over to the spooled image.
+	VipsImage *copy = nullptr;
+	if (vips_copy(raw.get_image(), &copy, nullptr))
+		vips_check(-1, ExitCode::processing, file.string());
+	vips::VImage result(copy, vips::STEAL);
+	static const char *const core[] = {"width", "height", "bands", "format", "coding", "interpretation",
+		"xoffset", "yoffset", "xres", "yres", "filename"};
+	char **fields = vips_image_get_fields(decoded.get_image());
+	for (char **f = fields; *f; f++) {
+		if (std::any_of(std::begin(core), std::end(core), [&](const char *c) { return !std::strcmp(c, *f); }))
+			continue;
+		GValue value = {};
+		if (vips_image_get(decoded.get_image(), *f, &value) == 0) {
+			vips_image_set(result.get_image(), *f, &value);
+			g_value_unset(&value);
+		}
+	}
+	g_strfreev(fields);
+	result.get_image()->Xres = decoded.get_image()->Xres;
+	result.get_image()->Yres = decoded.get_image()->Yres;
+	return result;
+}
+
+} // namespace superstack

@@ -1,0 +1,203 @@
+// transform -- 3x3 matrix algebra (double precision) and the JSON transforms file.
+#include "superstack/transform.hpp"
+
+#include "superstack/error.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <numbers>
+
+namespace superstack {
+
+Matrix3 Matrix3::translation(double tx, double ty)
+{
+	return Matrix3({{{1, 0, tx}, {0, 1, ty}, {0, 0, 1}}});
+}
+
+Matrix3 Matrix3::scaling(double sx, double sy)
+{
+	return Matrix3({{{sx, 0, 0}, {0, sy, 0}, {0, 0, 1}}});
+}
+
+Matrix3 Matrix3::similarity(double degrees, double scale, Point centre, double tx, double ty)
+{
+	const double r = degrees * std::numbers::pi / 180.0;
+	const double c = std::cos(r) * scale, s = std::sin(r) * scale;
+	const Matrix3 rotate({{{c, -s, 0}, {s, c, 0}, {0, 0, 1}}});
+	return translation(centre.x + tx, centre.y + ty) * rotate * translation(-centre.x, -centre.y);
+}
+
+Matrix3 Matrix3::operator*(const Matrix3 &b) const
+{
+	Rows r{};
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 3; j++) {
+			double sum = 0;
+			for (int k = 0; k < 3; k++)
+				sum += m_[i][k] * b.m_[k][j];
+			r[i][j] = sum;
+		}
+	return Matrix3(r);
+}
+
+Matrix3 Matrix3::inverse() const
+{
+	const auto &a = m_;
+	const double c00 = a[1][1] * a[2][2] - a[1][2] * a[2][1];
+	const double c01 = a[1][2] * a[2][0] - a[1][0] * a[2][2];
+	const double c02 = a[1][0] * a[2][1] - a[1][1] * a[2][0];
+	const double det = a[0][0] * c00 + a[0][1] * c01 + a[0][2] * c02;
+	double scale = 0;
+	for (const auto &row : a)
+		for (double v : row)
+			scale = std::max(scale, std::abs(v));
+	if (!std::isfinite(det) || std::abs(det) <= 1e-12 * scale * scale * scale)
+		throw_error(ExitCode::bad_input, "transform matrix is singular");
+	const double inv = 1.0 / det;
+	Rows r{};
+	r[0][0] = c00 * inv;
+	r[1][0] = c01 * inv;
+	r[2][0] = c02 * inv;
+	r[0][1] = (a[0][2] * a[2][1] - a[0][1] * a[2][2]) * inv;
+	r[1][1] = (a[0][0] * a[2][2] - a[0][2] * a[2][0]) * inv;
+	r[2][1] = (a[0][1] * a[2][0] - a[0][0] * a[2][1]) * inv;
+	r[0][2] = (a[0][1] * a[1][2] - a[0][2] * a[1][1]) * inv;
+	r[1][2] = (a[0][2] * a[1][0] - a[0][0] * a[1][2]) * inv;
+	r[2][2] = (a[0][0] * a[1][1] - a[0][1] * a[1][0]) * inv;
+	return Matrix3(r);
+}
+
+Point Matrix3::apply(Point p) const
+{
+	const double w = m_[2][0] * p.x + m_[2][1] * p.y + m_[2][2];
+	return {(m_[0][0] * p.x + m_[0][1] * p.y + m_[0][2]) / w,
+		(m_[1][0] * p.x + m_[1][1] * p.y + m_[1][2]) / w};
+}
+
+Matrix3 Matrix3::normalised() const
+{
+	Rows r = m_;
+	const double w = m_[2][2];
+	for (auto &row : r)
+		for (double &v : row)
+			v /= w;
+	return Matrix3(r);
+}
+
+bool Matrix3::is_affine() const
+{
+	const Matrix3 n = normalised();
+	return std::abs(n(2, 0)) < 1e-12 && std::abs(n(2, 1)) < 1e-12;
+}
+
+namespace {
+
+using nlohmann::json;
+
+Matrix3 parse_matrix(const json &value, const std::string &where)
+{
+	if (!value.is_array() || value.size() != 3)
+		throw_error(ExitCode::bad_input, "{}: \"matrix\" must be 3 rows of 3 numbers", where);
+	Matrix3::Rows rows{};
+	for (int i = 0; i < 3; i++) {
+		const json &row = value[i];
+		if (!row.is_array() || row.size() != 3)
+			throw_error(ExitCode::bad_input, "{}: \"matrix\" row {} must hold 3 numbers", where, i);
+		for (int j = 0; j < 3; j++) {
+			if (!row[j].is_number())
+				throw_error(ExitCode::bad_input, "{}: \"matrix\"[{}][{}] is not a number", where, i, j);
+			rows[i][j] = row[j].get<double>();
+			if (!std::isfinite(rows[i][j]))
+				throw_error(ExitCode::bad_input, "{}: \"matrix\"[{}][{}] is not finite", where, i, j);
+		}
+	}
+	Matrix3 m(rows);
+	if (std::abs(m(2, 2)) < 1e-300)
+		throw_error(ExitCode::bad_input, "{}: \"matrix\"[2][2] must not be 0", where);
+	m.inverse(); // throws when singular
+	return m.normalised();
+}
+
+} // namespace
+
+TransformSet read_transforms(const std::filesystem::path &path)
+{
+	std::ifstream in(path, std::ios::binary);
+	if (!in)
+		throw_error(ExitCode::bad_input, "{}: cannot open transforms file", path.string());
+	json doc;
+	try {
+		doc = json::parse(in);
+	} catch (const json::exception &e) {
+		throw_error(ExitCode::bad_input, "{}: not valid JSON ({})", path.string(), e.what());
+	}
+	const std::string where = path.string();
+	if (!doc.is_object())
+		throw_error(ExitCode::bad_input, "{}: the top level must be an object", where);
+	if (!doc.contains("version") || !doc["version"].is_number_integer() || doc["version"].get<long>() != 1)
+		throw_error(ExitCode::bad_input, "{}: \"version\" must be 1", where);
+	if (!doc.contains("frames") || !doc["frames"].is_array() || doc["frames"].empty())
+		throw_error(ExitCode::bad_input, "{}: \"frames\" must be a non-empty array", where);
+	TransformSet set;
+	const json &frames = doc["frames"];
+	for (std::size_t i = 0; i < frames.size(); i++) {
+		const json &f = frames[i];
+		const std::string at = fmt::format("{}: frames[{}]", where, i);
+		if (!f.is_object() || !f.contains("file") || !f["file"].is_string() || !f.contains("matrix"))
+			throw_error(ExitCode::bad_input, "{}: needs a \"file\" string and a \"matrix\"", at);
+		set.frames.push_back({f["file"].get<std::string>(), parse_matrix(f["matrix"], at)});
+	}
+	if (doc.contains("reference")) {
+		const json &r = doc["reference"];
+		if (!r.is_number_integer() || r.get<long>() < 0 || r.get<long>() >= static_cast<long>(set.frames.size()))
+			throw_error(ExitCode::bad_input, "{}: \"reference\" must be a frame index below {}", where,
+				set.frames.size());
+		set.reference = r.get<int>();
+	}
+	return set;
+}
+
+void write_transforms(const std::filesystem::path &path, const TransformSet &set)
+{
+	json doc;
+	doc["version"] = 1;
+	doc["reference"] = set.reference;
+	doc["frames"] = json::array();
+	for (const auto &f : set.frames) {
+		json rows = json::array();
+		for (const auto &row : f.matrix.rows())
+			rows.push_back({row[0], row[1], row[2]});
+		doc["frames"].push_back({{"file", f.file}, {"matrix", rows}});
+	}
+	const auto tmp = std::filesystem::path(path.string() + ".part");
+	{
+		std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+		if (!out)
+			throw_error(ExitCode::processing, "{}: cannot write transforms file", path.string());
+		out << doc.dump(2) << '\n';
+		if (!out.flush())
+			throw_error(ExitCode::processing, "{}: write failed", path.string());
+	}
+	std::filesystem::rename(tmp, path);
+}
+
+std::optional<std::size_t> find_transform(const TransformSet &set, const std::filesystem::path &frame_path)
+{
+	std::error_code ec;
+	for (std::size_t i = 0; i < set.frames.size(); i++)
+		if (std::filesystem::equivalent(set.frames[i].file, frame_path, ec))
+			return i;
+	const auto name = frame_path.filename();
+	std::optional<std::size_t> found;
+	for (std::size_t i = 0; i < set.frames.size(); i++)
+		if (std::filesystem::path(set.frames[i].file).filename() == name) {
+			if (found)
+				throw_error(ExitCode::bad_input, "transforms file names {} more than once", name.string());
+			found = i;
+		}
+	return found;
+}
+
+} // namespace superstack
