@@ -117,11 +117,18 @@ FrameInfo probe_frame(const fs::path &file)
 		throw_error(ExitCode::bad_input, "{}: complex pixels are not supported", file.string());
 	if (image.get_image()->Coding != VIPS_CODING_NONE)
 		throw_error(ExitCode::bad_input, "{}: coded pixels (LABQ/RAD) are not supported", file.string());
-	info.alpha = image.has_alpha();
-	info.colour_bands = image.bands() - (info.alpha ? 1 : 0);
-	if (info.interpretation == VIPS_INTERPRETATION_CMYK && image.bands() >= 4) {
+	// The layout comes from the band count, not the interpretation tag, which files often get wrong
+	// (a 3-band "B_W" TIFF is RGB to every viewer): 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA or CMYK.
+	const int bands = image.bands();
+	if (bands > 4 && !(bands == 5 && info.interpretation == VIPS_INTERPRETATION_CMYK))
+		throw_error(ExitCode::bad_input, "{}: {} bands (only grey, RGB, CMYK, with or without alpha, are supported)",
+			file.string(), bands);
+	if (info.interpretation == VIPS_INTERPRETATION_CMYK && bands >= 4) {
 		info.colour_bands = 3; // converted to sRGB when opened
-		info.alpha = image.bands() > 4;
+		info.alpha = bands == 5;
+	} else {
+		info.colour_bands = bands <= 2 ? 1 : 3;
+		info.alpha = bands == 2 || bands == 4;
 	}
 	info.orientation = orientation_of(image);
 	const bool swap = info.orientation >= 5;
@@ -139,30 +146,23 @@ vips::VImage open_working_frame(const FrameInfo &info, int reference_colour_band
 	try {
 		if (info.orientation != 1)
 			image = image.autorot();
-		if (image.interpretation() == VIPS_INTERPRETATION_CMYK)
+		if (info.interpretation == VIPS_INTERPRETATION_CMYK)
 			image = image.colourspace(VIPS_INTERPRETATION_sRGB);
 		const double full = format_full_scale(image.format());
-		const bool alpha = image.has_alpha() && info.alpha;
-		vips::VImage colour = alpha ? image.extract_band(0, vips::VImage::option()->set("n", image.bands() - 1))
-					    : image;
+		const bool alpha = info.alpha;
+		vips::VImage colour = image.extract_band(0, vips::VImage::option()->set("n", info.colour_bands));
 		colour = colour.cast(VIPS_FORMAT_FLOAT) * (1.0 / full);
-		const int bands = colour.bands();
-		if (bands != reference_colour_bands) {
-			if (bands == 1 && reference_colour_bands == 3)
-				colour = colour.bandjoin({colour, colour});
-			else if (bands >= 3 && reference_colour_bands == 1)
-				colour = colour.extract_band(0, vips::VImage::option()->set("n", 3))
-						 .recomb(vips::VImage::new_matrixv(1, 3, 0.2126, 0.7152, 0.0722));
-			else
-				throw_error(ExitCode::bad_input, "{}: {} colour bands cannot match the reference's {}",
-					info.file.string(), bands, reference_colour_bands);
-		}
-		if (colour.format() != VIPS_FORMAT_FLOAT)
-			colour = colour.cast(VIPS_FORMAT_FLOAT);
+		if (info.colour_bands == 1 && reference_colour_bands == 3)
+			colour = vips::VImage::bandjoin({colour, colour, colour});
+		else if (info.colour_bands == 3 && reference_colour_bands == 1)
+			colour = colour.recomb(vips::VImage::new_matrixv(3, 1, 0.2126, 0.7152, 0.0722));
+		// Tagged MULTIBAND: libvips guesses alpha from the tag (a 3-band "B_W" image "has" alpha) and
+		// would premultiply behind our back. Alpha is ours to handle.
+		const auto working = vips::VImage::option()->set("interpretation", VIPS_INTERPRETATION_MULTIBAND);
 		if (!alpha)
-			return colour;
+			return colour.cast(VIPS_FORMAT_FLOAT).copy(working);
 		vips::VImage a = (image.extract_band(image.bands() - 1).cast(VIPS_FORMAT_FLOAT) * (1.0 / full));
-		return (colour * a).bandjoin(a).cast(VIPS_FORMAT_FLOAT);
+		return vips::VImage::bandjoin({colour * a, a}).cast(VIPS_FORMAT_FLOAT).copy(working);
 	} catch (const vips::VError &) {
 		throw_error(ExitCode::bad_input, "{}: {}", info.file.string(), vips_error_line());
 	}

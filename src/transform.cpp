@@ -116,7 +116,11 @@ Matrix3 parse_matrix(const json &value, const std::string &where)
 	Matrix3 m(rows);
 	if (std::abs(m(2, 2)) < 1e-300)
 		throw_error(ExitCode::bad_input, "{}: \"matrix\"[2][2] must not be 0", where);
-	m.inverse(); // throws when singular
+	try {
+		m.inverse();
+	} catch (const Error &) {
+		throw_error(ExitCode::bad_input, "{}: \"matrix\" is singular", where);
+	}
 	return m.normalised();
 }
 

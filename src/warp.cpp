@@ -72,7 +72,8 @@ vips::VImage warp_to_output(const vips::VImage &frame, const Matrix3 &m, const O
 				->set("idy", -(m(1, 2) + bias))
 				->set("odx", 0.0)
 				->set("ody", 0.0)
-				->set("extend", VIPS_EXTEND_COPY));
+				->set("extend", VIPS_EXTEND_COPY)
+				->set("premultiplied", true)); // never premultiply by a guessed alpha
 	}
 	// Projective: an index image of sample coordinates, computed lazily per tile.
 	vips::VImage xy = vips::VImage::xyz(g.width, g.height).cast(VIPS_FORMAT_DOUBLE);
@@ -86,7 +87,8 @@ vips::VImage warp_to_output(const vips::VImage &frame, const Matrix3 &m, const O
 				     .cast(VIPS_FORMAT_FLOAT);
 	return frame.mapim(index, vips::VImage::option()
 					  ->set("interpolate", interpolator(kernel))
-					  ->set("extend", VIPS_EXTEND_COPY));
+					  ->set("extend", VIPS_EXTEND_COPY)
+					  ->set("premultiplied", true));
 }
 
 Rect frame_footprint(const Matrix3 &output_to_frame, int width, int height, const OutputGeometry &g)

@@ -1,0 +1,80 @@
+// process -- fork/exec with a deadline.
+#include "process.hpp"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+namespace superstack::test {
+
+bool have_binary()
+{
+	const char *bin = std::getenv("SUPERSTACK_BIN");
+	return bin && access(bin, X_OK) == 0;
+}
+
+namespace {
+std::string slurp(const std::string &path)
+{
+	std::ifstream in(path, std::ios::binary);
+	return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+} // namespace
+
+ProcessResult run_superstack(const std::vector<std::string> &args, double timeout_s, double interrupt_after_s)
+{
+	ProcessResult result;
+	const char *bin = std::getenv("SUPERSTACK_BIN");
+	char out_path[] = "/tmp/superstack-test-out-XXXXXX";
+	char err_path[] = "/tmp/superstack-test-err-XXXXXX";
+	const int out_fd = mkstemp(out_path), err_fd = mkstemp(err_path);
+	const pid_t pid = fork();
+	if (pid == 0) {
+		dup2(out_fd, STDOUT_FILENO);
+		dup2(err_fd, STDERR_FILENO);
+		const int null_fd = open("/dev/null", O_RDONLY);
+		dup2(null_fd, STDIN_FILENO);
+		std::vector<char *> argv{const_cast<char *>(bin)};
+		for (const auto &a : args)
+			argv.push_back(const_cast<char *>(a.c_str()));
+		argv.push_back(nullptr);
+		execv(bin, argv.data());
+		_exit(127);
+	}
+	close(out_fd);
+	close(err_fd);
+	const auto start = std::chrono::steady_clock::now();
+	bool interrupted = false;
+	int status = 0;
+	for (;;) {
+		const pid_t done = waitpid(pid, &status, WNOHANG);
+		if (done == pid)
+			break;
+		const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+		if (interrupt_after_s >= 0 && !interrupted && elapsed >= interrupt_after_s) {
+			kill(pid, SIGINT);
+			interrupted = true;
+		}
+		if (elapsed > timeout_s) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			result.timed_out = true;
+			break;
+		}
+		std::this_thread::sleep_for(std::chrono::milliseconds(20));
+	}
+	result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	result.out = slurp(out_path);
+	result.err = slurp(err_path);
+	unlink(out_path);
+	unlink(err_path);
+	return result;
+}
+
+} // namespace superstack::test

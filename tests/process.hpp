@@ -1,0 +1,24 @@
+// process -- runs the superstack binary as a user would, with a time limit, capturing its output.
+#pragma once
+
+#include <csignal>
+#include <string>
+#include <vector>
+
+namespace superstack::test {
+
+struct ProcessResult {
+	int exit_code = -1;   // the exit status; 128+N when killed by signal N
+	bool timed_out = false;
+	std::string out, err;
+};
+
+// Runs $SUPERSTACK_BIN with `args`; kills it after `timeout_s`. With `interrupt_after_s` >= 0, sends
+// SIGINT at that time.
+ProcessResult run_superstack(const std::vector<std::string> &args, double timeout_s = 120,
+	double interrupt_after_s = -1);
+
+// $SUPERSTACK_BIN is set (meson test sets it).
+bool have_binary();
+
+} // namespace superstack::test

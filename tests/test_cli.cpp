@@ -1,0 +1,187 @@
+// The command line as users meet it: exit codes, one-line errors naming the file, no output left
+// behind on failure, help with examples, interruption, and the bad-input corpus never crashing.
+#include "process.hpp"
+#include "temp_dir.hpp"
+
+#include <doctest/doctest.h>
+#include <fmt/core.h>
+#include <fmt/ranges.h>
+#include <vips/vips8>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+
+using namespace superstack::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The files a run left in `dir` (recursively), hidden ones included.
+std::vector<std::string> left_in(const fs::path &dir)
+{
+	std::vector<std::string> names;
+	std::error_code ec;
+	if (!fs::exists(dir, ec))
+		return names;
+	for (auto &e : fs::recursive_directory_iterator(dir, ec))
+		names.push_back(fs::relative(e.path(), dir).string());
+	std::sort(names.begin(), names.end());
+	return names;
+}
+
+void write_frame(const fs::path &path, int seed, int w = 64, int h = 48)
+{
+	vips::VImage noise = vips::VImage::gaussnoise(w, h, vips::VImage::option()->set("seed", seed)->set("mean", 128.0)->set("sigma", 30.0));
+	vips::VImage::bandjoin({noise, noise, noise})
+		.cast(VIPS_FORMAT_UCHAR)
+		.copy(vips::VImage::option()->set("interpretation", VIPS_INTERPRETATION_sRGB))
+		.write_to_file(path.c_str());
+}
+
+// Exactly one error line, the last thing on stderr, containing `needle`. (Progress lines for logs
+// may come before it.)
+void check_one_line_error(const ProcessResult &r, const std::string &needle)
+{
+	CAPTURE(r.err);
+	REQUIRE(!r.err.empty());
+	CHECK(r.err.back() == '\n');
+	const auto start = r.err.rfind('\n', r.err.size() - 2);
+	const std::string last = r.err.substr(start == std::string::npos ? 0 : start + 1);
+	CHECK(last.rfind("superstack: error: ", 0) == 0);
+	CHECK(last.find(needle) != std::string::npos);
+	std::size_t errors = 0;
+	for (std::size_t at = 0; (at = r.err.find("superstack: error:", at)) != std::string::npos; at++)
+		errors++;
+	CHECK(errors == 1);
+}
+
+} // namespace
+
+TEST_CASE("cli: bad input gives one line naming the file, the documented exit code, and no output")
+{
+	if (!have_binary()) {
+		MESSAGE("SUPERSTACK_BIN not set: skipping CLI tests (run them through meson test)");
+		return;
+	}
+	TempDir dir("cli-bad");
+	write_frame(dir / "good1.tif", 1);
+	write_frame(dir / "good2.jpg", 2);
+	{
+		std::ofstream(dir / "notes.tif") << "this is not an image\n";
+		std::ifstream in(dir / "good2.jpg", std::ios::binary);
+		std::string bytes((std::istreambuf_iterator<char>(in)), {});
+		std::ofstream(dir / "cut.jpg", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+		fs::create_directories(dir / "empty");
+		std::ofstream(dir / "empty" / "readme.txt") << "no images here\n";
+	}
+	const fs::path out = dir / "out";
+	struct Case {
+		std::vector<std::string> args;
+		int code;
+		std::string needle;
+	};
+	const std::vector<Case> cases{
+		{{"run", (dir / "good1.tif").string(), (dir / "missing.tif").string(), "-o", out.string()}, 2, "missing.tif"},
+		{{"run", (dir / "good1.tif").string(), (dir / "notes.tif").string(), "-o", out.string()}, 2, "notes.tif"},
+		{{"run", (dir / "good1.tif").string(), (dir / "cut.jpg").string(), "-o", out.string()}, 2, "cut.jpg"},
+		{{"run", (dir / "empty").string(), "-o", out.string()}, 2, "empty"},
+		{{"run", "-o", out.string()}, 1, "no input"},
+		{{"run", (dir / "good1.tif").string()}, 1, "-o"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--scale", "0.5"}, 1, "--scale"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--memory", "lots"}, 1, "--memory"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--reduce", "mode"}, 1, "mode"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--transforms", (dir / "none.json").string()}, 2, "none.json"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--bogus"}, 1, "bogus"},
+		{{"frobnicate"}, 1, "frobnicate"},
+		{{"score", (dir / "good1.tif").string(), (dir / "missing.tif").string()}, 2, "missing.tif"},
+	};
+	for (const auto &c : cases) {
+		CAPTURE(fmt::format("{}", fmt::join(c.args, " ")));
+		const ProcessResult r = run_superstack(c.args, 60);
+		CHECK_FALSE(r.timed_out);
+		CHECK(r.exit_code == c.code);
+		check_one_line_error(r, c.needle);
+		// Nothing under a final name, no temporaries, no spool.
+		CHECK(left_in(out).empty());
+	}
+}
+
+TEST_CASE("cli: help for every command shows examples; run writes exactly the results")
+{
+	if (!have_binary())
+		return;
+	for (const char *command : {"run", "synth", "score"}) {
+		const ProcessResult r = run_superstack({command, "--help"}, 30);
+		CHECK(r.exit_code == 0);
+		CHECK(r.out.find("examples:") != std::string::npos);
+		CHECK(r.out.find("superstack " + std::string(command)) != std::string::npos);
+	}
+	CHECK(run_superstack({"--version"}, 30).out.find("superstack") == 0);
+	TempDir dir("cli-good");
+	write_frame(dir / "a.tif", 1);
+	write_frame(dir / "b.tif", 2);
+	write_frame(dir / "c.tif", 3);
+	const ProcessResult r = run_superstack({"run", dir.path().string(), "-o", (dir / "out").string(), "-q"}, 60);
+	CHECK(r.exit_code == 0);
+	CHECK(r.err.empty());
+	CHECK(left_in(dir / "out") == std::vector<std::string>{"mean.tif", "median.tif"});
+	vips::VImage median = vips::VImage::new_from_file((dir / "out" / "median.tif").c_str());
+	CHECK(median.width() == 128);
+	CHECK(median.height() == 96);
+	CHECK(median.format() == VIPS_FORMAT_USHORT);
+	CHECK(median.bands() == 3);
+}
+
+TEST_CASE("cli: SIGINT stops a run with exit 130 and leaves no output or work files")
+{
+	if (!have_binary())
+		return;
+	TempDir dir("cli-interrupt");
+	for (int i = 0; i < 12; i++)
+		write_frame(dir / fmt::format("f{:02}.tif", i), i + 1, 1200, 900);
+	const ProcessResult r = run_superstack({"run", dir.path().string(), "-o", (dir / "out").string(), "--scale", "3",
+						       "--threads", "1", "-q"},
+		120, 1.0);
+	CAPTURE(r.err);
+	CHECK_FALSE(r.timed_out);
+	CHECK(r.exit_code == 130);
+	CHECK(left_in(dir / "out").empty());
+}
+
+TEST_CASE("cli: every file of the bad-input corpus either stacks or fails cleanly, never crashes or hangs")
+{
+	if (!have_binary())
+		return;
+	const char *shared = std::getenv("SUPERSTACK_SHARED");
+	const fs::path corpus = fs::path(shared ? shared : "../shared") / "data" / "badinput";
+	if (!fs::is_directory(corpus)) {
+		MESSAGE("skipping: " << corpus.string() << " is absent");
+		return;
+	}
+	TempDir dir("cli-corpus");
+	int files = 0, stacked = 0, refused = 0;
+	for (auto &e : fs::directory_iterator(corpus)) {
+		if (!e.is_regular_file() || e.path().extension() == ".md")
+			continue;
+		files++;
+		const fs::path out = dir / e.path().filename().string();
+		const ProcessResult r = run_superstack({"run", e.path().string(), "-o", out.string(), "--scale", "1", "-q"}, 120);
+		CAPTURE(e.path().filename().string());
+		CAPTURE(r.err);
+		CHECK_FALSE(r.timed_out);
+		CHECK((r.exit_code == 0 || r.exit_code == 2));
+		if (r.exit_code == 0) {
+			stacked++;
+			CHECK(left_in(out) == std::vector<std::string>{"mean.tif", "median.tif"});
+		} else {
+			refused++;
+			check_one_line_error(r, e.path().filename().string());
+			CHECK(left_in(out).empty());
+		}
+	}
+	MESSAGE("bad-input corpus: " << files << " files, " << stacked << " stacked, " << refused << " refused cleanly");
+	CHECK(files > 20);
+	CHECK(stacked > 0);
+	CHECK(refused > 0);
+}
