@@ -33,20 +33,6 @@ BigTiff parse_bigtiff(std::string_view text)
 	throw_error(ExitCode::usage, "--bigtiff must be auto, yes or no (got '{}')", text);
 }
 
-vips::VImage encode_depth(const vips::VImage &working, Depth depth)
-{
-	switch (depth) {
-	case Depth::f32:
-		return working.cast(VIPS_FORMAT_FLOAT);
-	case Depth::u8:
-		return (working * 255.0).round(VIPS_OPERATION_ROUND_RINT).cast(VIPS_FORMAT_UCHAR);
-	case Depth::u16:
-		break;
-	}
-	// cast() clamps to the format's range; rint rounds half to even, the same on every machine.
-	return (working * 65535.0).round(VIPS_OPERATION_ROUND_RINT).cast(VIPS_FORMAT_USHORT);
-}
-
 VipsInterpretation interpretation_for(int bands, Depth depth)
 {
 	const bool colour = bands >= 3;

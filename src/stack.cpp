@@ -56,9 +56,10 @@ void ensure_writable_dir(const fs::path &dir)
 		throw_error(ExitCode::processing, "{}: output folder is not writable", dir.string());
 }
 
-// Splits the combined reduced image into one file per statistic (and the coverage map). With a single
-// output it is saved directly; with several, the combined image is written once to a work file (one
-// pass over the stack) and each output streams out of it.
+// Writes one file per statistic (and the coverage map). The reduced image is encoded whole, in one
+// operation: taking it apart first would make libvips compute every tile once per part. With a single
+// output it is saved directly; with several, the encoded image is written once to a work file (one
+// pass over the stack) and each output streams out of that.
 void write_outputs(const vips::VImage &reduced, const RunOptions &o, int colour_bands, const vips::VImage &reference,
 	const fs::path &work, Progress &progress, RunResult &result)
 {
@@ -68,61 +69,58 @@ void write_outputs(const vips::VImage &reduced, const RunOptions &o, int colour_
 	const VipsBandFormat stored = o.save.depth == Depth::f32 ? VIPS_FORMAT_FLOAT
 		: o.save.depth == Depth::u8                      ? VIPS_FORMAT_UCHAR
 								 : VIPS_FORMAT_USHORT;
-	// Everything encoded to the stored depth in one image: statistics, then the count.
-	std::vector<vips::VImage> parts;
-	for (std::size_t i = 0; i < stats.size(); i++)
-		parts.push_back(encode_depth(
-			reduced.extract_band(static_cast<int>(i) * c, vips::VImage::option()->set("n", c)), o.save.depth));
-	if (o.save_coverage) {
-		vips::VImage count = reduced.extract_band(static_cast<int>(stats.size()) * c);
-		parts.push_back(count.cast(result.frames <= 65535 ? VIPS_FORMAT_USHORT : VIPS_FORMAT_FLOAT));
-	}
-	auto finish = [&](vips::VImage image, bool is_count) {
-		if (!is_count) {
-			image = with_metadata_of(image, reference);
-			image.get_image()->Type = interpretation_for(c, o.save.depth);
-		} else
-			image.get_image()->Type = VIPS_INTERPRETATION_MULTIBAND;
-		return image;
-	};
+	// Statistics scaled to the stored range, the count as it is; one format for all bands that holds
+	// both (8-bit statistics travel as 16-bit beside a count that may pass 255).
+	const double full = o.save.depth == Depth::f32 ? 1.0 : o.save.depth == Depth::u8 ? 255.0 : 65535.0;
+	const VipsBandFormat combined_format =
+		o.save.depth == Depth::f32 || result.frames > 65535 ? VIPS_FORMAT_FLOAT : VIPS_FORMAT_USHORT;
+	std::vector<double> gain(static_cast<std::size_t>(reduced.bands()), full);
+	if (o.save_coverage)
+		gain.back() = 1.0;
+	vips::VImage encoded = reduced.linear(gain, {0.0});
+	if (combined_format != VIPS_FORMAT_FLOAT)
+		encoded = encoded.round(VIPS_OPERATION_ROUND_RINT); // then cast() clamps: never wraps
+	encoded = encoded.cast(combined_format);
+
 	auto name_of = [&](int i) {
 		return i < static_cast<int>(stats.size()) ? std::string(statistic_name(stats[i])) : std::string("coverage");
 	};
+	// Band group i of `source`, as the file it becomes.
+	auto part_of = [&](const vips::VImage &source, int i) {
+		const bool is_count = i >= static_cast<int>(stats.size());
+		vips::VImage part = source.extract_band(is_count ? static_cast<int>(stats.size()) * c : i * c,
+			vips::VImage::option()->set("n", is_count ? 1 : c));
+		if (is_count) {
+			part = part.copy(vips::VImage::option()->set("interpretation", VIPS_INTERPRETATION_MULTIBAND));
+			return part;
+		}
+		if (part.format() != stored)
+			part = part.cast(stored);
+		part = with_metadata_of(part, reference);
+		return part.copy(vips::VImage::option()->set("interpretation", interpretation_for(c, o.save.depth)));
+	};
 	if (groups == 1) {
 		const fs::path path = o.out_dir / (name_of(0) + ".tif");
-		save_tiff(finish(parts[0], !stats.size() && o.save_coverage), path, o.save, progress, "stack");
+		save_tiff(part_of(encoded, 0), path, o.save, progress, "stack");
 		result.outputs.push_back(path);
 		return;
 	}
-	// Bands of one format for the combined work file.
-	bool mixed = false;
-	for (auto &p : parts)
-		mixed = mixed || p.format() != stored;
-	std::vector<vips::VImage> uniform;
-	for (auto &p : parts)
-		uniform.push_back(mixed ? p.cast(VIPS_FORMAT_FLOAT) : p);
-	vips::VImage combined = vips::VImage::bandjoin(uniform);
-	const fs::path combined_path = work / "combined.tif";
-	SaveOptions raw;
-	raw.depth = o.save.depth;
-	raw.bigtiff = BigTiff::automatic;
-	save_tiff(combined, combined_path, raw, progress, "stack");
-
-	int band = 0;
+	// The work file is raw pixels (libvips' rawsave converts nothing; tiffsave would split and rejoin a
+	// many-band image, pulling every tile of the stack twice) read back with the spool's pread reader.
+	const fs::path combined_path = work / "combined.raw";
+	{
+		EvalMonitor monitor(encoded, progress, "stack");
+		if (vips_rawsave(encoded.get_image(), combined_path.c_str(), nullptr)) {
+			if (cancel_requested())
+				throw_error(ExitCode::interrupted, "interrupted");
+			throw_error(ExitCode::processing, "{}: {}", combined_path.string(), vips_error_line());
+		}
+	}
+	const vips::VImage combined = open_raw_file(combined_path, encoded.width(), encoded.height(), encoded.bands(),
+		encoded.format(), VIPS_INTERPRETATION_MULTIBAND);
 	for (int i = 0; i < groups; i++) {
-		const bool is_count = i >= static_cast<int>(stats.size());
-		const int n = is_count ? 1 : c;
 		const fs::path path = o.out_dir / (name_of(i) + ".tif");
-		// Each output reads the work file afresh, in order.
-		vips::VImage fresh = vips::VImage::new_from_file(combined_path.c_str(),
-			vips::VImage::option()->set("access", VIPS_ACCESS_SEQUENTIAL));
-		vips::VImage part = fresh.extract_band(band, vips::VImage::option()->set("n", n));
-		band += n;
-		if (!is_count && mixed)
-			part = part.cast(stored);
-		if (is_count && mixed && result.frames <= 65535)
-			part = part.cast(VIPS_FORMAT_USHORT);
-		save_tiff(finish(part, is_count), path, o.save, progress, "write " + name_of(i));
+		save_tiff(part_of(combined, i), path, o.save, progress, "write " + name_of(i));
 		result.outputs.push_back(path);
 	}
 	std::error_code ec;

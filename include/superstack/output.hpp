@@ -1,6 +1,6 @@
-// output -- working-unit floats encoded to the stored depth, and TIFFs written atomically.
+// output -- output options, metadata carry-over, and TIFFs written atomically.
 //
-// Values are rounded to nearest and clamped (never wrapped). A file is written under a hidden
+// A file is written under a hidden
 // temporary name in its folder and renamed on success, so a final name only ever holds a complete
 // file. Progress and cancellation ride on libvips' eval signal of the image being saved.
 #pragma once
@@ -28,9 +28,6 @@ struct SaveOptions {
 	Compression compression = Compression::none;
 	BigTiff bigtiff = BigTiff::automatic;
 };
-
-// [0, 1] floats to the stored format: round(v * 255 or 65535) clamped, or the floats unchanged.
-vips::VImage encode_depth(const vips::VImage &working, Depth depth);
 
 // The colour interpretation to tag an output of `bands` colour bands at `depth`.
 VipsInterpretation interpretation_for(int bands, Depth depth);

@@ -1,0 +1,49 @@
+// synth -- synthetic bursts with known transforms: the ground truth for alignment and stacking.
+//
+// One scene (the built-in chart, or a user image taken as the scene at truth resolution) is
+// photographed `frames` times through random similarity transforms, integrated over each sensor
+// pixel, given signal-dependent noise and written with the truth image and the exact transforms.
+// Memory: everything is lazy; each output is streamed by its saver, so the cost is libvips' tile
+// buffers plus, with `source`, whatever libvips needs to give random access to that file.
+#pragma once
+
+#include "superstack/progress.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <vector>
+
+namespace superstack {
+
+struct SynthOptions {
+	std::filesystem::path out_dir;
+	int frames = 16;
+	int width = 640, height = 480;               // frame size in input pixels
+	double scale = 2;                            // S >= 1 (real)
+	double noise = 0.02;                         // sigma, fraction of full scale, at mid-grey
+	double max_shift = 16;                       // px, in input pixels, uniform in [-max, max]
+	double max_rotation = 2;                     // degrees, uniform in [-max, max]
+	std::uint64_t seed = 1;
+	std::optional<std::filesystem::path> source; // else the built-in chart
+	bool jpeg = false;                           // also write 8-bit JPEG frames (quality 95)
+};
+
+struct SynthResult {
+	std::vector<std::filesystem::path> frames;      // frame_000.tif ... (16-bit RGB)
+	std::vector<std::filesystem::path> jpeg_frames; // frame_000.jpg ... when jpeg
+	std::filesystem::path truth, transforms;        // truth.tif, transforms.json
+};
+
+// Conventions: frame 0 is the reference (identity). Frame f's matrix maps reference input pixel
+// coordinates to frame f's, pixel centres at integer coordinates. Frame f is a rotation about the
+// frame centre by U(-max_rotation, max_rotation) degrees then a shift by U(-max_shift, max_shift)
+// in x and y, drawn in that order from std::mt19937_64(seed). The truth has the size of
+// OutputGeometry::for_reference(width, height, scale); its pixel (X, Y) is the scene's area
+// average over the square centred at reference ((X+0.5)/S-0.5, (Y+0.5)/S-0.5). A frame pixel is
+// the scene's area average over its own pixel square, then noise of variance
+// noise^2 * (0.25 + 1.5 v) for clean value v, clamped to [0, 1].
+// Throws Error(usage) for bad option values, Error(bad_input) for an unreadable or too small source.
+SynthResult synthesize(const SynthOptions &options, Progress &progress);
+
+} // namespace superstack

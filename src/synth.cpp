@@ -1,0 +1,311 @@
+// synth -- renders a burst from one scene through known transforms, in one resampling per frame.
+//
+// The scene is held (lazily) on a supersampled grid aligned with the truth grid: K scene pixels
+// per truth pixel, S*K per reference pixel, plus a margin wide enough for every frame's view.
+// A frame is the scene warped by one affine (vips affine, bicubic) onto a grid of n x n subpixels
+// per frame pixel, box-averaged by vips shrink (sensor integration); the truth is the same scene
+// cropped and box-averaged by K. Memory: libvips tile buffers, a small tile cache behind each warp
+// (about 1 KB per subpixel column) and the chart's own (see chart.cpp); the chart is recomputed per
+// frame rather than cached, and a `source` is opened with libvips' random access (which decodes
+// large compressed files to a temporary file, not to memory).
+#include "superstack/synth.hpp"
+
+#include "superstack/chart.hpp"
+#include "superstack/error.hpp"
+#include "superstack/geometry.hpp"
+#include "superstack/transform.hpp"
+
+#include <fmt/core.h>
+#include <vips/vips8>
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <random>
+#include <string>
+#include <system_error>
+
+namespace superstack {
+
+namespace {
+
+using vips::VImage;
+namespace fs = std::filesystem;
+
+void validate(const SynthOptions &o)
+{
+	if (o.frames < 1)
+		throw_error(ExitCode::usage, "--frames must be at least 1 (got {})", o.frames);
+	if (!o.source && (o.width < 16 || o.height < 16))
+		throw_error(ExitCode::usage, "frame size must be at least 16x16 (got {}x{})", o.width, o.height);
+	if (!(o.scale >= 1) || !std::isfinite(o.scale))
+		throw_error(ExitCode::usage, "--scale must be a number >= 1 (got {})", o.scale);
+	if (!(o.noise >= 0) || !std::isfinite(o.noise))
+		throw_error(ExitCode::usage, "--noise must be >= 0 (got {})", o.noise);
+	if (!(o.max_shift >= 0) || !std::isfinite(o.max_shift))
+		throw_error(ExitCode::usage, "--max-shift must be >= 0 (got {})", o.max_shift);
+	if (!(o.max_rotation >= 0) || o.max_rotation > 45)
+		throw_error(ExitCode::usage, "--max-rotation must be in [0, 45] degrees (got {})", o.max_rotation);
+	if (o.out_dir.empty())
+		throw_error(ExitCode::usage, "an output directory is needed");
+}
+
+// The first line of a libvips exception's text.
+std::string first_line(const std::exception &e)
+{
+	std::string text = e.what();
+	text = text.substr(0, text.find('\n'));
+	return text.empty() ? std::string("unknown libvips error") : text;
+}
+
+double format_max(VipsBandFormat format)
+{
+	switch (format) {
+	case VIPS_FORMAT_UCHAR: return 255.0;
+	case VIPS_FORMAT_CHAR: return 127.0;
+	case VIPS_FORMAT_USHORT: return 65535.0;
+	case VIPS_FORMAT_SHORT: return 32767.0;
+	case VIPS_FORMAT_UINT: return 4294967295.0;
+	case VIPS_FORMAT_INT: return 2147483647.0;
+	default: return 1.0;
+	}
+}
+
+// The source as 3 bands float in [0, 1] (by its format's maximum), alpha dropped.
+VImage load_source(const fs::path &path)
+{
+	VImage image;
+	try {
+		image = VImage::new_from_file(path.c_str());
+	} catch (const vips::VError &e) {
+		throw_error(ExitCode::bad_input, "{}: cannot read source image ({})", path.string(), first_line(e));
+	}
+	if (image.format() == VIPS_FORMAT_COMPLEX || image.format() == VIPS_FORMAT_DPCOMPLEX)
+		throw_error(ExitCode::bad_input, "{}: complex images are not supported", path.string());
+	int bands = image.bands();
+	if (bands == 2 || bands == 4)
+		bands--; // alpha
+	if (bands != 1 && bands != 3)
+		throw_error(ExitCode::bad_input, "{}: needs 1 or 3 bands (plus alpha), has {}", path.string(),
+			image.bands());
+	VImage v = image.extract_band(0, VImage::option()->set("n", bands)).cast(VIPS_FORMAT_FLOAT) *
+		   (1.0 / format_max(image.format()));
+	return bands == 1 ? VImage::bandjoin({v, v, v}) : v;
+}
+
+// A uniform draw in [-m, m] from 53 bits of the engine: the same numbers on every platform.
+double symmetric(std::mt19937_64 &rng, double m)
+{
+	const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53;
+	return m * (2 * u - 1);
+}
+
+std::vector<Matrix3> random_transforms(const SynthOptions &o, int w, int h)
+{
+	std::mt19937_64 rng(o.seed);
+	const Point centre{(w - 1) / 2.0, (h - 1) / 2.0};
+	std::vector<Matrix3> matrices{Matrix3::identity()};
+	for (int f = 1; f < o.frames; f++) {
+		const double degrees = symmetric(rng, o.max_rotation);
+		const double tx = symmetric(rng, o.max_shift);
+		const double ty = symmetric(rng, o.max_shift);
+		matrices.push_back(Matrix3::similarity(degrees, 1, centre, tx, ty));
+	}
+	return matrices;
+}
+
+// A seed for libvips' gaussnoise (a gint) per frame and band, from splitmix64 of the master seed.
+int noise_seed(std::uint64_t seed, int frame, int band)
+{
+	std::uint64_t z = seed + 0x9E3779B97F4A7C15ull * (static_cast<std::uint64_t>(frame) * 3 + band + 1);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	z ^= z >> 31;
+	return static_cast<int>(z >> 33);
+}
+
+// The scene on a grid of `k` pixels per truth pixel, covering the truth grid plus `margin` truth
+// pixels on every side: scene pixel (i, j) is centred at truth coordinates ((i+0.5)/k-0.5-margin, ...).
+struct Scene {
+	VImage image;
+	int k = 1;
+	int margin = 0;
+};
+
+// Truth pixels of margin that keep every frame's view (and the bicubic support) inside the scene.
+int margin_for(const std::vector<Matrix3> &matrices, int w, int h, const OutputGeometry &g)
+{
+	const double wr = g.width / g.scale, hr = g.height / g.scale; // the truth's extent, reference px
+	double over = std::max({0.0, wr - w, hr - h});
+	for (const auto &m : matrices) {
+		const Matrix3 inverse = m.inverse();
+		for (const Point corner : {Point{-0.5, -0.5}, Point{w - 0.5, -0.5}, Point{-0.5, h - 0.5}, Point{w - 0.5, h - 0.5}}) {
+			const Point p = inverse.apply(corner);
+			over = std::max({over, -0.5 - p.x, -0.5 - p.y, p.x - (w - 0.5), p.y - (h - 0.5)});
+		}
+	}
+	return static_cast<int>(std::ceil((over + 1) * g.scale)) + 2;
+}
+
+// libvips' affine takes (a, b, c, d) and output offsets; the input offsets stay 0. Its convention:
+// output pixel X samples input at A^-1 (X - od), integer coordinates at pixel centres.
+VImage warp(const VImage &in, const Matrix3 &m, int width, int height)
+{
+	return in.affine({m(0, 0), m(0, 1), m(1, 0), m(1, 1)}, VImage::option()
+		->set("interpolate", vips::VInterpolate::new_from_name("bicubic"))
+		->set("odx", m(0, 2))
+		->set("ody", m(1, 2))
+		->set("idx", 0.0)
+		->set("idy", 0.0)
+		->set("oarea", std::vector<int>{0, 0, width, height})
+		->set("extend", VIPS_EXTEND_COPY));
+}
+
+VImage clamp01(const VImage &v)
+{
+	return (v.abs() - (v - 1).abs() + 1) * 0.5;
+}
+
+// Frame f: the scene seen through `h` (reference -> frame), integrated over each frame pixel.
+VImage render_frame(const Scene &scene, const Matrix3 &h, const OutputGeometry &g, int w, int fh)
+{
+	const double q = g.scale * scene.k; // scene pixels per reference pixel
+	const int n = std::abs(q - std::round(q)) < 1e-9 ? static_cast<int>(std::round(q)) : static_cast<int>(std::ceil(q));
+	const double off = 0.5 * q + scene.margin * scene.k - 0.5;
+	const Matrix3 reference_to_scene({{{q, 0, off}, {0, q, off}, {0, 0, 1}}});
+	const Matrix3 frame_to_sub({{{static_cast<double>(n), 0, 0.5 * n - 0.5}, {0, static_cast<double>(n), 0.5 * n - 0.5}, {0, 0, 1}}});
+	const Matrix3 scene_to_sub = frame_to_sub * h * reference_to_scene.inverse();
+	VImage sub = warp(scene.image, scene_to_sub, n * w, n * fh);
+	// vips shrink asks for strips a few subpixel rows high and the full width; through a rotation
+	// each such strip needs a band of scene rows (width * sin(angle) high) recomputed every time.
+	// Short wide cache tiles, three rows of them, keep that to one scene pass:
+	// memory 3 * 32 * n*w * 12 bytes (about 1 KB per subpixel column).
+	constexpr int tile_w = 256, tile_h = 32;
+	sub = sub.tilecache(VImage::option()
+		->set("tile_width", tile_w)
+		->set("tile_height", tile_h)
+		->set("max_tiles", 3 * (n * w / tile_w + 2))
+		->set("threaded", true));
+	return n > 1 ? sub.shrink(n, n) : sub;
+}
+
+VImage add_noise(const VImage &clean, double sigma, std::uint64_t seed, int frame)
+{
+	const VImage v = clamp01(clean);
+	if (sigma <= 0)
+		return v;
+	std::vector<VImage> bands;
+	for (int b = 0; b < 3; b++)
+		bands.push_back(VImage::gaussnoise(v.width(), v.height(), VImage::option()
+			->set("mean", 0.0)
+			->set("sigma", 1.0)
+			->set("seed", noise_seed(seed, frame, b))));
+	// Variance sigma^2 (0.25 + 1.5 v): read noise plus shot noise, sigma in total at mid-grey.
+	const VImage deviation = (v * 1.5 + 0.25).pow(0.5) * sigma;
+	return clamp01(v + VImage::bandjoin(bands) * deviation);
+}
+
+VImage to_16bit(const VImage &v)
+{
+	return (clamp01(v) * 65535.0)
+		.round(VIPS_OPERATION_ROUND_RINT)
+		.cast(VIPS_FORMAT_USHORT)
+		.copy(VImage::option()->set("interpretation", VIPS_INTERPRETATION_RGB16));
+}
+
+// Writes through a temporary name in the same directory and renames on success.
+template <typename Save>
+void save_atomically(const fs::path &path, Save save)
+{
+	const fs::path part = path.string() + ".part";
+	try {
+		save(part);
+		fs::rename(part, path);
+	} catch (...) {
+		std::error_code ec;
+		fs::remove(part, ec);
+		std::throw_with_nested(Error(ExitCode::processing, fmt::format("writing {}", path.string())));
+	}
+}
+
+} // namespace
+
+SynthResult synthesize(const SynthOptions &o, Progress &progress)
+{
+	validate(o);
+
+	std::optional<VImage> source;
+	int w = o.width, h = o.height;
+	if (o.source) {
+		source = load_source(*o.source);
+		w = static_cast<int>(std::floor(source->width() / o.scale));
+		h = static_cast<int>(std::floor(source->height() / o.scale));
+		if (w < 16 || h < 16)
+			throw_error(ExitCode::bad_input, "{}: {}x{} is too small for frames of at least 16x16 at scale {}",
+				o.source->string(), source->width(), source->height(), o.scale);
+	}
+	const OutputGeometry g = OutputGeometry::for_reference(w, h, o.scale);
+	const std::vector<Matrix3> matrices = random_transforms(o, w, h);
+
+	Scene scene;
+	scene.margin = margin_for(matrices, w, h, g);
+	const int sw = g.width + 2 * scene.margin, sh = g.height + 2 * scene.margin;
+	if (source) {
+		// The source is the scene at truth resolution; mirror it into the margin.
+		scene.k = 1;
+		scene.image = source->extract_area(0, 0, g.width, g.height)
+				      .embed(scene.margin, scene.margin, sw, sh, VImage::option()->set("extend", VIPS_EXTEND_MIRROR));
+	} else {
+		// K scene pixels per truth pixel, at least four per reference pixel.
+		scene.k = std::clamp(static_cast<int>(std::ceil(4 / o.scale - 1e-9)), 2, 4);
+		scene.image = render_chart(sw * scene.k, sh * scene.k, scene.k);
+	}
+
+	std::error_code ec;
+	fs::create_directories(o.out_dir, ec);
+	if (ec || !fs::is_directory(o.out_dir))
+		throw_error(ExitCode::processing, "{}: cannot create output directory ({})", o.out_dir.string(),
+			ec ? ec.message() : "not a directory");
+
+	SynthResult result;
+	const double steps = o.frames + 1;
+
+	VImage truth = scene.image.extract_area(scene.margin * scene.k, scene.margin * scene.k, g.width * scene.k,
+		g.height * scene.k);
+	if (scene.k > 1)
+		truth = truth.shrink(scene.k, scene.k);
+	result.truth = o.out_dir / "truth.tif";
+	save_atomically(result.truth, [&](const fs::path &p) { to_16bit(truth).tiffsave(p.c_str()); });
+	progress.update("synth", 1 / steps, -1);
+
+	TransformSet set;
+	set.reference = 0;
+	for (int f = 0; f < o.frames; f++) {
+		const std::string name = fmt::format("frame_{:03d}", f);
+		const VImage frame = add_noise(render_frame(scene, matrices[f], g, w, h), o.noise, o.seed, f);
+		const fs::path tif = o.out_dir / (name + ".tif");
+		save_atomically(tif, [&](const fs::path &p) { to_16bit(frame).tiffsave(p.c_str()); });
+		result.frames.push_back(tif);
+		if (o.jpeg) {
+			// From the 16-bit file just written: 65535 / 255 = 257 exactly, and no second render.
+			const fs::path jpg = o.out_dir / (name + ".jpg");
+			save_atomically(jpg, [&](const fs::path &p) {
+				VImage::new_from_file(tif.c_str(), VImage::option()->set("access", VIPS_ACCESS_SEQUENTIAL))
+					.linear(1.0 / 257, 0.0)
+					.round(VIPS_OPERATION_ROUND_RINT)
+					.cast(VIPS_FORMAT_UCHAR)
+					.copy(VImage::option()->set("interpretation", VIPS_INTERPRETATION_sRGB))
+					.jpegsave(p.c_str(), VImage::option()->set("Q", 95));
+			});
+			result.jpeg_frames.push_back(jpg);
+		}
+		set.frames.push_back({tif.filename().string(), matrices[f]});
+		progress.update("synth", (f + 2) / steps, -1);
+	}
+
+	result.transforms = o.out_dir / "transforms.json";
+	write_transforms(result.transforms, set);
+	return result;
+}
+
+} // namespace superstack
