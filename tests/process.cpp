@@ -2,6 +2,7 @@
 #include "process.hpp"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,7 +28,8 @@ std::string slurp(const std::string &path)
 }
 } // namespace
 
-ProcessResult run_superstack(const std::vector<std::string> &args, double timeout_s, double interrupt_after_s)
+ProcessResult run_superstack(const std::vector<std::string> &args, double timeout_s, double interrupt_after_s,
+	int max_open_files)
 {
 	ProcessResult result;
 	const char *bin = std::getenv("SUPERSTACK_BIN");
@@ -40,6 +42,10 @@ ProcessResult run_superstack(const std::vector<std::string> &args, double timeou
 		dup2(err_fd, STDERR_FILENO);
 		const int null_fd = open("/dev/null", O_RDONLY);
 		dup2(null_fd, STDIN_FILENO);
+		if (max_open_files > 0) {
+			const rlimit limit{static_cast<rlim_t>(max_open_files), static_cast<rlim_t>(max_open_files)};
+			setrlimit(RLIMIT_NOFILE, &limit);
+		}
 		std::vector<char *> argv{const_cast<char *>(bin)};
 		for (const auto &a : args)
 			argv.push_back(const_cast<char *>(a.c_str()));

@@ -15,8 +15,9 @@ struct ProcessResult {
 
 // Runs $SUPERSTACK_BIN with `args`; kills it after `timeout_s`. With `interrupt_after_s` >= 0, sends
 // SIGINT at that time.
+// With `max_open_files` > 0, the child's RLIMIT_NOFILE is lowered to it before exec.
 ProcessResult run_superstack(const std::vector<std::string> &args, double timeout_s = 120,
-	double interrupt_after_s = -1);
+	double interrupt_after_s = -1, int max_open_files = 0);
 
 // $SUPERSTACK_BIN is set (meson test sets it).
 bool have_binary();

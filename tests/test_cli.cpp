@@ -133,6 +133,30 @@ TEST_CASE("cli: help for every command shows examples; run writes exactly the re
 	CHECK(median.bands() == 3);
 }
 
+TEST_CASE("cli: 500 frames stack with only 64 file descriptors allowed, and the median is exact")
+{
+	if (!have_binary())
+		return;
+	TempDir dir("cli-500");
+	// Frame i is a constant (i % 7) * 10 + i / 7 (8-bit grey): the median over all 500 is known.
+	std::vector<int> values;
+	for (int i = 0; i < 500; i++) {
+		const int v = (i % 7) * 10 + i / 7;
+		values.push_back(v);
+		(vips::VImage::black(24, 16) + v).cast(VIPS_FORMAT_UCHAR).write_to_file((dir / fmt::format("f{:03}.tif", i)).c_str());
+	}
+	const ProcessResult r = run_superstack({"run", dir.path().string(), "-o", (dir / "out").string(), "--scale", "1",
+						       "--depth", "float", "-q"},
+		300, -1, 64);
+	CAPTURE(r.err);
+	REQUIRE(r.exit_code == 0);
+	std::sort(values.begin(), values.end());
+	const double median = (values[249] + values[250]) / 2.0 / 255.0;
+	vips::VImage out = vips::VImage::new_from_file((dir / "out" / "median.tif").c_str());
+	CHECK(out.min() == doctest::Approx(median).epsilon(1e-6));
+	CHECK(out.max() == doctest::Approx(median).epsilon(1e-6));
+}
+
 TEST_CASE("cli: SIGINT stops a run with exit 130 and leaves no output or work files")
 {
 	if (!have_binary())
