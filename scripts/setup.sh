@@ -14,11 +14,15 @@ if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/tmp/superstack-apt.log 2>&1 \
+    || { cat /tmp/superstack-apt.log; echo "setup: apt-get install failed"; exit 1; }
 fi
 
+# Quiet when it works; the whole log when it does not.
+log=$(mktemp)
 if [ ! -f build/build.ninja ]; then
-  meson setup build --buildtype=release >/dev/null
+  meson setup build --buildtype=release >"$log" 2>&1 || { cat "$log"; echo "setup: meson setup failed"; exit 1; }
 fi
-ninja -C build >/dev/null
+ninja -C build >"$log" 2>&1 || { cat "$log"; echo "setup: build failed"; exit 1; }
+rm -f "$log"
 echo "setup: built $(pwd)/build/superstack"
