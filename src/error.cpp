@@ -4,21 +4,49 @@
 #include <vips/vips8>
 
 #include <exception>
+#include <mutex>
 #include <string_view>
 
 namespace superstack {
+
+namespace {
+std::mutex warning_mutex;
+std::string last_warning;
+} // namespace
+
+void remember_warning(std::string_view message)
+{
+	std::lock_guard lock(warning_mutex);
+	last_warning.assign(message);
+}
 
 std::string vips_error_line()
 {
 	std::string buffer = vips_error_buffer();
 	vips_error_clear();
+	if (buffer.empty()) {
+		// Some decoders report only through warnings (libpng's "IDAT: CRC error" and the like).
+		std::lock_guard lock(warning_mutex);
+		buffer = last_warning.empty() ? std::string("cannot decode: corrupt or unsupported data") : last_warning;
+	}
 	// libvips appends one "domain: message\n" per failure, outermost last; the first is the cause.
 	std::string_view text = buffer;
 	while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
 		text.remove_suffix(1);
 	auto nl = text.find('\n');
 	std::string line(nl == std::string_view::npos ? text : text.substr(0, nl));
-	return line.empty() ? std::string("unknown libvips error") : line;
+	return line.empty() ? std::string("cannot decode: corrupt or unsupported data") : line;
+}
+
+std::string about_file(const std::string &file, const std::string &reason)
+{
+	std::string_view r = reason;
+	if (r.starts_with(file)) {
+		r.remove_prefix(file.size());
+		while (!r.empty() && (r.front() == ':' || r.front() == ' '))
+			r.remove_prefix(1);
+	}
+	return file + ": " + std::string(r);
 }
 
 void vips_check(int status, ExitCode code, const std::string &context)

@@ -48,7 +48,7 @@ vips::VImage load(const fs::path &file, VipsAccess access)
 	try {
 		return vips::VImage::new_from_file(file.c_str(), load_options(access));
 	} catch (const vips::VError &) {
-		throw_error(ExitCode::bad_input, "{}: {}", file.string(), vips_error_line());
+		throw Error(ExitCode::bad_input, about_file(file.string(), vips_error_line()));
 	}
 }
 
@@ -164,7 +164,7 @@ vips::VImage open_working_frame(const FrameInfo &info, int reference_colour_band
 		vips::VImage a = (image.extract_band(image.bands() - 1).cast(VIPS_FORMAT_FLOAT) * (1.0 / full));
 		return vips::VImage::bandjoin({colour * a, a}).cast(VIPS_FORMAT_FLOAT).copy(working);
 	} catch (const vips::VError &) {
-		throw_error(ExitCode::bad_input, "{}: {}", info.file.string(), vips_error_line());
+		throw Error(ExitCode::bad_input, about_file(info.file.string(), vips_error_line()));
 	}
 }
 

@@ -59,6 +59,38 @@ typedef struct _SuperstackLanczos3Class {
 
 G_DEFINE_TYPE(SuperstackLanczos3, superstack_lanczos3, VIPS_TYPE_INTERPOLATE)
 
+} // extern "C"
+
+namespace {
+
+// The 6x6 stencil for a known band count: each tap's bands are contiguous, so the inner loops run
+// over adjacent floats and unroll.
+template <int Bands>
+void interpolate_bands(float *q, const float *p, std::size_t line, const std::array<float, kTaps> &wx,
+	const std::array<float, kTaps> &wy, int bands)
+{
+	constexpr int fixed = Bands > 0 ? Bands : 1;
+	const int nb = Bands > 0 ? Bands : bands;
+	for (int b0 = 0; b0 < nb; b0 += fixed) {
+		float sum[fixed] = {};
+		for (int j = 0; j < kTaps; j++) {
+			const float *row = p + j * line + b0;
+			float h[fixed] = {};
+			for (int k = 0; k < kTaps; k++)
+				for (int b = 0; b < fixed; b++)
+					h[b] += wx[k] * row[k * nb + b];
+			for (int b = 0; b < fixed; b++)
+				sum[b] += wy[j] * h[b];
+		}
+		for (int b = 0; b < fixed; b++)
+			q[b0 + b] = sum[b];
+	}
+}
+
+} // namespace
+
+extern "C" {
+
 static void superstack_lanczos3_interpolate(VipsInterpolate *, void *out, VipsRegion *in, double x, double y)
 {
 	const int ix = static_cast<int>(std::floor(x));
@@ -71,16 +103,12 @@ static void superstack_lanczos3_interpolate(VipsInterpolate *, void *out, VipsRe
 	const std::size_t line = VIPS_REGION_LSKIP(in) / sizeof(float);
 	const float *p = reinterpret_cast<const float *>(VIPS_REGION_ADDR(in, ix - 2, iy - 2));
 	float *q = static_cast<float *>(out);
-	for (int b = 0; b < bands; b++) {
-		float sum = 0;
-		for (int j = 0; j < kTaps; j++) {
-			const float *row = p + j * line + b;
-			float h = 0;
-			for (int k = 0; k < kTaps; k++)
-				h += wx[k] * row[k * bands];
-			sum += wy[j] * h;
-		}
-		q[b] = sum;
+	switch (bands) {
+	case 1: interpolate_bands<1>(q, p, line, wx, wy, bands); break;
+	case 2: interpolate_bands<2>(q, p, line, wx, wy, bands); break;
+	case 3: interpolate_bands<3>(q, p, line, wx, wy, bands); break;
+	case 4: interpolate_bands<4>(q, p, line, wx, wy, bands); break;
+	default: interpolate_bands<0>(q, p, line, wx, wy, bands); break;
 	}
 }
 

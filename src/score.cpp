@@ -8,6 +8,7 @@
 #include "superstack/score.hpp"
 
 #include "superstack/error.hpp"
+#include "superstack/frame.hpp"
 
 #include <fmt/core.h>
 
@@ -26,18 +27,6 @@ constexpr int window = 11;
 constexpr double window_sigma = 1.5;
 constexpr double c1 = 0.01 * 0.01, c2 = 0.03 * 0.03; // (K1 L)^2, (K2 L)^2 with L = 1
 
-double format_max(VipsBandFormat format)
-{
-	switch (format) {
-	case VIPS_FORMAT_UCHAR: return 255.0;
-	case VIPS_FORMAT_CHAR: return 127.0;
-	case VIPS_FORMAT_USHORT: return 65535.0;
-	case VIPS_FORMAT_SHORT: return 32767.0;
-	case VIPS_FORMAT_UINT: return 4294967295.0;
-	case VIPS_FORMAT_INT: return 2147483647.0;
-	default: return 1.0;
-	}
-}
 
 // Double in [0, 1] by the format's maximum, alpha (band 2 of 2, band 4 of 4) dropped.
 VImage normalise(const VImage &image, const std::string &name)
@@ -50,7 +39,7 @@ VImage normalise(const VImage &image, const std::string &name)
 	if (bands != 1 && bands != 3)
 		throw_error(ExitCode::bad_input, "{}: needs 1 or 3 bands (plus alpha), has {}", name, image.bands());
 	return image.extract_band(0, VImage::option()->set("n", bands)).cast(VIPS_FORMAT_DOUBLE) *
-	       (1.0 / format_max(image.format()));
+	       (1.0 / format_full_scale(image.format()));
 }
 
 VImage luminance(const VImage &v)
@@ -131,10 +120,8 @@ VImage open(const std::filesystem::path &path)
 {
 	try {
 		return VImage::new_from_file(path.c_str(), VImage::option()->set("access", VIPS_ACCESS_SEQUENTIAL));
-	} catch (const vips::VError &e) {
-		std::string reason = e.what();
-		reason = reason.substr(0, reason.find('\n'));
-		throw_error(ExitCode::bad_input, "{}: cannot read image ({})", path.string(), reason);
+	} catch (const vips::VError &) {
+		throw_error(ExitCode::bad_input, "{}: cannot read image ({})", path.string(), vips_error_line());
 	}
 }
 

@@ -116,7 +116,7 @@ vips::VImage Spool::add(const vips::VImage &decoded, const std::string &source_n
 	if (vips_rawsave(decoded.get_image(), file.c_str(), nullptr)) {
 		std::error_code ec;
 		std::filesystem::remove(file, ec);
-		throw_error(ExitCode::bad_input, "{}: {}", source_name, vips_error_line());
+		throw Error(ExitCode::bad_input, about_file(source_name, vips_error_line()));
 	}
 	vips::VImage raw = open_raw_file(file, decoded.width(), decoded.height(), decoded.bands(),
 		decoded.format(), decoded.interpretation());

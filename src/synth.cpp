@@ -12,6 +12,7 @@
 
 #include "superstack/chart.hpp"
 #include "superstack/error.hpp"
+#include "superstack/frame.hpp"
 #include "superstack/geometry.hpp"
 #include "superstack/transform.hpp"
 
@@ -50,26 +51,7 @@ void validate(const SynthOptions &o)
 		throw_error(ExitCode::usage, "an output directory is needed");
 }
 
-// The first line of a libvips exception's text.
-std::string first_line(const std::exception &e)
-{
-	std::string text = e.what();
-	text = text.substr(0, text.find('\n'));
-	return text.empty() ? std::string("unknown libvips error") : text;
-}
 
-double format_max(VipsBandFormat format)
-{
-	switch (format) {
-	case VIPS_FORMAT_UCHAR: return 255.0;
-	case VIPS_FORMAT_CHAR: return 127.0;
-	case VIPS_FORMAT_USHORT: return 65535.0;
-	case VIPS_FORMAT_SHORT: return 32767.0;
-	case VIPS_FORMAT_UINT: return 4294967295.0;
-	case VIPS_FORMAT_INT: return 2147483647.0;
-	default: return 1.0;
-	}
-}
 
 // The source as 3 bands float in [0, 1] (by its format's maximum), alpha dropped.
 VImage load_source(const fs::path &path)
@@ -77,8 +59,8 @@ VImage load_source(const fs::path &path)
 	VImage image;
 	try {
 		image = VImage::new_from_file(path.c_str());
-	} catch (const vips::VError &e) {
-		throw_error(ExitCode::bad_input, "{}: cannot read source image ({})", path.string(), first_line(e));
+	} catch (const vips::VError &) {
+		throw_error(ExitCode::bad_input, "{}: cannot read source image ({})", path.string(), vips_error_line());
 	}
 	if (image.format() == VIPS_FORMAT_COMPLEX || image.format() == VIPS_FORMAT_DPCOMPLEX)
 		throw_error(ExitCode::bad_input, "{}: complex images are not supported", path.string());
@@ -89,7 +71,7 @@ VImage load_source(const fs::path &path)
 		throw_error(ExitCode::bad_input, "{}: needs 1 or 3 bands (plus alpha), has {}", path.string(),
 			image.bands());
 	VImage v = image.extract_band(0, VImage::option()->set("n", bands)).cast(VIPS_FORMAT_FLOAT) *
-		   (1.0 / format_max(image.format()));
+		   (1.0 / format_full_scale(image.format()));
 	return bands == 1 ? VImage::bandjoin({v, v, v}) : v;
 }
 

@@ -9,6 +9,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace superstack {
 
@@ -35,8 +36,15 @@ template <typename... Args>
 	throw Error(code, fmt::format(f, std::forward<Args>(args)...));
 }
 
-// The libvips error buffer as one line (its last message), and clears it.
+// The libvips error buffer as one line (its first message), and clears it. When it is empty, the last
+// warning libvips logged (see remember_warning), since some decoders report only that way.
 std::string vips_error_line();
+
+// Keeps `message` as the most recent libvips warning (the CLI's log handler calls it).
+void remember_warning(std::string_view message);
+
+// "<file>: <reason>", without repeating the file when the reason already starts with it.
+std::string about_file(const std::string &file, const std::string &reason);
 
 // Throws Error(code, "<context>: <libvips' message>") when a libvips C call returned non-zero.
 void vips_check(int status, ExitCode code, const std::string &context);

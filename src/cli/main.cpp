@@ -87,8 +87,9 @@ int main(int argc, char **argv)
 		return static_cast<int>(ExitCode::processing);
 	}
 	// libvips' own warnings (e.g. from decoders) would break the one-line error promise.
+	// They are kept instead: a decoder that fails without an error message has said why in a warning.
 	g_log_set_handler("VIPS", static_cast<GLogLevelFlags>(G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE),
-		[](const gchar *, GLogLevelFlags, const gchar *, gpointer) {}, nullptr);
+		[](const gchar *, GLogLevelFlags, const gchar *message, gpointer) { remember_warning(message); }, nullptr);
 	vips_cache_set_max(0);
 	install_signal_handlers();
 	int status = 0;
