@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(g++ meson ninja-build pkg-config libvips-dev libboost-program-options-dev libfmt-dev
-          nlohmann-json3-dev doctest-dev)
+          nlohmann-json3-dev doctest-dev libtiff-dev libexif-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,6 +3,7 @@
 
 #include "superstack/cancel.hpp"
 #include "superstack/error.hpp"
+#include "superstack/exif.hpp"
 
 #include <unistd.h>
 
@@ -111,6 +112,16 @@ void save_tiff(const vips::VImage &image, const std::filesystem::path &path, con
 		if (cancel_requested())
 			throw_error(ExitCode::interrupted, "interrupted");
 		throw_error(ExitCode::processing, "{}: {}", path.string(), vips_error_line());
+	}
+	if (std::size_t size = 0; image.get_typeof(VIPS_META_EXIF_NAME) != 0) {
+		const void *blob = image.get_blob(VIPS_META_EXIF_NAME, &size);
+		try {
+			write_exif_to_tiff(tmp, blob, size);
+		} catch (const Error &) {
+			std::error_code ec;
+			std::filesystem::remove(tmp, ec);
+			throw;
+		}
 	}
 	std::error_code ec;
 	std::filesystem::rename(tmp, path, ec);

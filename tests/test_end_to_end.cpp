@@ -1,7 +1,6 @@
 // End to end: synth -> run (true transforms) -> score. The stack must beat the single-frame lanczos3
 // upscale of the reference by the margins measured when this test was written (less a small margin),
-// so a regression fails. Also: the reference's ICC profile and XMP reach the outputs (libvips 8.14's
-// TIFF writer has no EXIF support; see README).
+// so a regression fails. Also: the reference's ICC profile, XMP and EXIF reach the outputs.
 #include "temp_dir.hpp"
 
 #include "superstack/score.hpp"
@@ -12,6 +11,8 @@
 #include <fmt/core.h>
 
 #include <cstring>
+
+#include <tiffio.h>
 
 using namespace superstack;
 using namespace superstack::test;
@@ -84,7 +85,7 @@ TEST_CASE("end to end: 16 frames at noise 2% beat the single-frame lanczos3 upsc
 	}
 }
 
-TEST_CASE("outputs carry the reference's ICC profile and XMP, and are 16-bit by default")
+TEST_CASE("outputs carry the reference's ICC profile, XMP and EXIF, and are 16-bit by default")
 {
 	TempDir dir("metadata");
 	vips::VImage base = vips::VImage::gaussnoise(48, 32, vips::VImage::option()->set("mean", 128.0)->set("sigma", 20.0));
@@ -96,6 +97,12 @@ TEST_CASE("outputs carry the reference's ICC profile and XMP, and are 16-bit by 
 	const std::string xmp = R"(<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">)"
 				R"(<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Make="SuperstackCam"/></rdf:RDF></x:xmpmeta>)";
 	vips_image_set_blob_copy(tagged.get_image(), VIPS_META_XMP_NAME, xmp.data(), xmp.size());
+	// EXIF: libvips builds the block from these fields when it writes the JPEG.
+	tagged.set("exif-ifd0-Make", "SuperstackCam");
+	tagged.set("exif-ifd0-Model", "Burst 1");
+	tagged.set("exif-ifd2-ExposureTime", "1/250");
+	tagged.set("exif-ifd2-FNumber", "28/10");
+	tagged.set("exif-ifd2-DateTimeOriginal", "2026:11:21 10:11:12");
 	tagged.jpegsave((dir / "ref.jpg").c_str(), vips::VImage::option()->set("Q", 95));
 	base.jpegsave((dir / "other.jpg").c_str());
 	vips::VImage ref = vips::VImage::new_from_file((dir / "ref.jpg").c_str());
@@ -120,5 +127,41 @@ TEST_CASE("outputs carry the reference's ICC profile and XMP, and are 16-bit by 
 		std::size_t n = 0;
 		const char *packet = static_cast<const char *>(out.get_blob(VIPS_META_XMP_NAME, &n));
 		CHECK(std::string(packet, n).find("SuperstackCam") != std::string::npos);
+
+		// EXIF, read back with libtiff (independently of how it was written).
+		TIFF *t = TIFFOpen((dir / "out" / name).c_str(), "r");
+		REQUIRE(t != nullptr);
+		char *make = nullptr, *model = nullptr;
+		CHECK(TIFFGetField(t, TIFFTAG_MAKE, &make) == 1);
+		CHECK(std::string(make ? make : "") == "SuperstackCam");
+		CHECK(TIFFGetField(t, TIFFTAG_MODEL, &model) == 1);
+		uint32_t width = 0;
+		TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &width);
+		CHECK(width == 96); // the image directory survived the rewrite
+		toff_t exif_offset = 0;
+		REQUIRE(TIFFGetField(t, TIFFTAG_EXIFIFD, &exif_offset) == 1);
+		REQUIRE(TIFFReadEXIFDirectory(t, exif_offset) == 1);
+		// libtiff stores a rational as float or double, per tag: ask it which.
+		auto rational = [&](uint32_t tag) {
+			const TIFFField *field = TIFFFindField(t, tag, TIFF_ANY);
+			REQUIRE(field != nullptr);
+			if (TIFFFieldSetGetSize(field) == 4) {
+				float f = 0;
+				CHECK(TIFFGetField(t, tag, &f) == 1);
+				return static_cast<double>(f);
+			}
+			double d = 0;
+			CHECK(TIFFGetField(t, tag, &d) == 1);
+			return d;
+		};
+		char *original = nullptr;
+		CHECK(rational(EXIFTAG_EXPOSURETIME) == doctest::Approx(1.0 / 250));
+		CHECK(rational(EXIFTAG_FNUMBER) == doctest::Approx(2.8));
+		CHECK(TIFFGetField(t, EXIFTAG_DATETIMEORIGINAL, &original) == 1);
+		CHECK(std::string(original ? original : "") == "2026:11:21 10:11:12");
+		TIFFClose(t);
 	}
+	// And the pixels still read as before.
+	vips::VImage median = vips::VImage::new_from_file((dir / "out" / "median.tif").c_str());
+	CHECK(median.avg() > 0);
 }
