@@ -6,10 +6,12 @@
 
 namespace superstack::kernels {
 
-// Running mean (Welford's update) in double: stable for any count, no growing sum to lose precision.
-inline void mean_add(double &mean, double x, std::uint32_t count_after)
+// The running mean: float samples summed in double, divided once. A float has 24 significant bits and
+// a double 53, so up to 2^29 samples add with a relative error of at most N * 2^-53 (under 1e-12 for a
+// thousand frames): no compensation needed, and no division per sample.
+inline double mean_of(double sum, std::uint32_t count)
 {
-	mean += (x - mean) / static_cast<double>(count_after);
+	return count ? sum / static_cast<double>(count) : 0.0;
 }
 
 // The exact median of v[0..n), reordering v. Even n: the mean of the two middle values.

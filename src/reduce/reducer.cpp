@@ -1,7 +1,8 @@
 // reducer -- the one place with start/generate/stop: tiles of the output, reduced from every frame.
 //
 // Per thread (a libvips sequence): one sample buffer of tile^2 x N x C floats (only when an estimator
-// needs all samples), running means and counts. Per tile: the frames are visited one at a time; each
+// needs all samples) laid out frame-major -- the k-th sample of every pixel in one plane, so a frame's
+// samples are written in sequence -- plus running sums and counts. Per tile: the frames are visited one at a time; each
 // visit opens a region on that frame's warp for the overlap, copies the covered samples, and frees
 // the region, so one frame's pipeline is live per thread whatever N is.
 #include "superstack/reduce.hpp"
@@ -11,6 +12,8 @@
 #include "superstack/error.hpp"
 #include "superstack/warp.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <memory>
 
 namespace superstack {
@@ -46,9 +49,10 @@ struct Reducer {
 };
 
 struct Sequence {
-	std::vector<float> samples;       // [pixel][band][frame]
-	std::vector<double> means;        // [pixel][band]
+	std::vector<float> samples;        // [k-th sample][pixel][band]: plane k holds each pixel's k-th sample
+	std::vector<double> sums;          // [pixel][band]
 	std::vector<std::uint32_t> counts; // [pixel]
+	std::vector<float> scratch;        // one pixel-band's samples, for the median
 };
 
 void *reducer_start(VipsImage *, void *a, void *)
@@ -59,8 +63,9 @@ void *reducer_start(VipsImage *, void *a, void *)
 	auto seq = std::make_unique<Sequence>();
 	if (r->keep_samples)
 		seq->samples.resize(px * c * r->frames.size());
-	seq->means.resize(px * c);
+	seq->sums.resize(px * c);
 	seq->counts.resize(px);
+	seq->scratch.resize(r->frames.size());
 	return seq.release();
 }
 
@@ -70,7 +75,54 @@ int reducer_stop(void *seq, void *, void *)
 	return 0;
 }
 
-// Adds the samples frame `f` covers in `tile` to the sequence's buffers.
+// The span [x0, x1) of row y, within [left, right), that frame `m` covers. For an affine matrix the
+// covered part of a row is one interval, found from the two half-plane limits and then settled with
+// the exact per-pixel test at its ends, so it agrees with frame_covers() to the pixel. A projective
+// matrix is tested pixel by pixel (its covered part of a row is still one interval).
+std::pair<int, int> covered_span(const StackFrame &frame, int y, int left, int right)
+{
+	const Matrix3 &m = frame.output_to_frame;
+	auto covers = [&](int x) { return frame_covers(m, frame.width, frame.height, x, y); };
+	if (!m.is_affine()) {
+		int x0 = left;
+		while (x0 < right && !covers(x0))
+			x0++;
+		int x1 = x0;
+		while (x1 < right && covers(x1))
+			x1++;
+		return {x0, x1};
+	}
+	// p(x) = a x + b along the row, for each frame axis; keep -0.5 <= p < size - 0.5.
+	double lo = left, hi = right;
+	const double limits[2][3] = {{m(0, 0), m(0, 1) * y + m(0, 2), static_cast<double>(frame.width)},
+		{m(1, 0), m(1, 1) * y + m(1, 2), static_cast<double>(frame.height)}};
+	for (const auto &[a, b, size] : limits) {
+		if (a == 0.0) {
+			if (!(b >= -0.5 && b < size - 0.5))
+				return {left, left};
+			continue;
+		}
+		const double t0 = (-0.5 - b) / a, t1 = (size - 0.5 - b) / a;
+		lo = std::max(lo, std::min(t0, t1));
+		hi = std::min(hi, std::max(t0, t1));
+	}
+	if (!(lo < hi))
+		return {left, left};
+	int x0 = std::clamp(static_cast<int>(std::ceil(lo)), left, right);
+	int x1 = std::clamp(static_cast<int>(std::ceil(hi)), left, right);
+	// Settle the ends with the exact test (rounding in the division can move them by one).
+	while (x0 > left && covers(x0 - 1))
+		x0--;
+	while (x0 < x1 && !covers(x0))
+		x0++;
+	while (x1 < right && covers(x1))
+		x1++;
+	while (x1 > x0 && !covers(x1 - 1))
+		x1--;
+	return {x0, x1};
+}
+
+// Adds the samples frame `frame` covers in `tile` to the sequence's buffers.
 int accumulate(const Reducer &r, const StackFrame &frame, const Rect &tile, Sequence &s)
 {
 	const Rect need = tile.intersect(frame.footprint);
@@ -83,14 +135,13 @@ int accumulate(const Reducer &r, const StackFrame &frame, const Rect &tile, Sequ
 		return -1;
 	}
 	const int c = r.spec.colour_bands;
-	const std::size_t n = r.frames.size();
+	const std::size_t plane = static_cast<std::size_t>(tile.width) * tile.height * c;
 	const int stride = frame.warped.bands();
-	const Matrix3 &m = frame.output_to_frame;
 	for (int y = need.top; y < need.bottom(); y++) {
-		const auto *p = reinterpret_cast<const float *>(VIPS_REGION_ADDR(region, need.left, y));
-		for (int x = need.left; x < need.right(); x++, p += stride) {
-			if (!frame_covers(m, frame.width, frame.height, x, y))
-				continue;
+		const auto [x0, x1] = covered_span(frame, y, need.left, need.right());
+		const auto *p = reinterpret_cast<const float *>(VIPS_REGION_ADDR(region, x0, y));
+		std::size_t pixel = static_cast<std::size_t>(y - tile.top) * tile.width + (x0 - tile.left);
+		for (int x = x0; x < x1; x++, p += stride, pixel++) {
 			float unpremultiply = 1.0f;
 			if (frame.alpha) {
 				const float a = p[c];
@@ -98,13 +149,14 @@ int accumulate(const Reducer &r, const StackFrame &frame, const Rect &tile, Sequ
 					continue;
 				unpremultiply = 1.0f / a;
 			}
-			const std::size_t pixel = static_cast<std::size_t>(y - tile.top) * tile.width + (x - tile.left);
-			const std::uint32_t k = ++s.counts[pixel];
+			const std::uint32_t k = s.counts[pixel]++;
+			double *sum = &s.sums[pixel * c];
+			float *sample = r.keep_samples ? &s.samples[k * plane + pixel * c] : nullptr;
 			for (int b = 0; b < c; b++) {
 				const float v = frame.alpha ? p[b] * unpremultiply : p[b];
-				kernels::mean_add(s.means[pixel * c + b], v, k);
-				if (r.keep_samples)
-					s.samples[(pixel * c + b) * n + (k - 1)] = v;
+				sum[b] += v;
+				if (sample)
+					sample[b] = v;
 			}
 		}
 	}
@@ -115,7 +167,7 @@ int accumulate(const Reducer &r, const StackFrame &frame, const Rect &tile, Sequ
 void write_tile(const Reducer &r, const Rect &tile, Sequence &s, VipsRegion *out)
 {
 	const int c = r.spec.colour_bands;
-	const std::size_t n = r.frames.size();
+	const std::size_t plane = static_cast<std::size_t>(tile.width) * tile.height * c;
 	for (int y = tile.top; y < tile.bottom(); y++) {
 		auto *q = reinterpret_cast<float *>(VIPS_REGION_ADDR(out, tile.left, y));
 		for (int x = tile.left; x < tile.right(); x++, q += r.out_bands) {
@@ -124,17 +176,17 @@ void write_tile(const Reducer &r, const Rect &tile, Sequence &s, VipsRegion *out
 			float *o = q;
 			for (Statistic stat : r.spec.statistics)
 				for (int b = 0; b < c; b++, o++) {
-					if (count == 0) {
-						*o = 0.0f;
-						continue;
-					}
 					switch (stat) {
 					case Statistic::mean:
-						*o = static_cast<float>(s.means[pixel * c + b]);
+						*o = static_cast<float>(kernels::mean_of(s.sums[pixel * c + b], count));
 						break;
-					case Statistic::median:
-						*o = kernels::median_inplace(&s.samples[(pixel * c + b) * n], count);
+					case Statistic::median: {
+						const float *column = &s.samples[pixel * c + b];
+						for (std::uint32_t k = 0; k < count; k++)
+							s.scratch[k] = column[k * plane];
+						*o = kernels::median_inplace(s.scratch.data(), count);
 						break;
+					}
 					}
 				}
 			if (r.spec.coverage)
@@ -151,7 +203,7 @@ int reducer_generate(VipsRegion *out, void *seq, void *a, void *, gboolean *)
 	for (const Rect &tile : r->spec.plan.tiles(valid)) {
 		const std::size_t px = static_cast<std::size_t>(tile.width) * tile.height;
 		std::fill_n(s->counts.begin(), px, 0u);
-		std::fill_n(s->means.begin(), px * r->spec.colour_bands, 0.0);
+		std::fill_n(s->sums.begin(), px * r->spec.colour_bands, 0.0);
 		for (const StackFrame &frame : r->frames) {
 			if (cancel_requested()) {
 				vips_error("superstack", "%s", "interrupted");
