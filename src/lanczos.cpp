@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <numbers>
 
 namespace superstack {
@@ -25,7 +26,7 @@ constexpr int kTaps = 6;
 
 using WeightTable = std::array<std::array<float, kTaps>, kSteps + 1>;
 
-const WeightTable &weights()
+const WeightTable &build_weights()
 {
 	static const WeightTable table = [] {
 		WeightTable t{};
@@ -44,6 +45,10 @@ const WeightTable &weights()
 	}();
 	return table;
 }
+
+// Set once, before any interpolator exists (lanczos3_interpolator() builds it): the per-pixel path
+// reads a plain pointer instead of a guarded function-local static.
+const WeightTable *weight_table = nullptr;
 
 } // namespace
 
@@ -87,6 +92,42 @@ void interpolate_bands(float *q, const float *p, std::size_t line, const std::ar
 	}
 }
 
+// Three or four bands: one 4-lane vector per tap holds all of a pixel's bands. With three bands the
+// fourth lane carries the next pixel's first band and is discarded; taps 0-4 always have a next pixel
+// inside the stencil, and the last tap loads from one float earlier and shifts its lanes down, so
+// nothing outside the stencil is read.
+template <int Bands>
+void interpolate_vector(float *q, const float *p, std::size_t line, const std::array<float, kTaps> &wx,
+	const std::array<float, kTaps> &wy)
+{
+	typedef float v4 __attribute__((vector_size(16)));
+	v4 sum = {0, 0, 0, 0};
+	for (int j = 0; j < kTaps; j++) {
+		const float *row = p + j * line;
+		v4 h = {0, 0, 0, 0};
+		for (int k = 0; k < kTaps - 1; k++) {
+			v4 px;
+			__builtin_memcpy(&px, row + k * Bands, sizeof(v4));
+			h += wx[k] * px;
+		}
+		v4 last;
+		if constexpr (Bands == 4) {
+			__builtin_memcpy(&last, row + (kTaps - 1) * Bands, sizeof(v4));
+		} else {
+			typedef int v4i __attribute__((vector_size(16)));
+			v4 before;
+			__builtin_memcpy(&before, row + (kTaps - 1) * Bands - 1, sizeof(v4));
+			last = __builtin_shuffle(before, v4i{1, 2, 3, 0});
+		}
+		h += wx[kTaps - 1] * last;
+		sum += wy[j] * h;
+	}
+	float out[4];
+	__builtin_memcpy(out, &sum, sizeof(out));
+	for (int b = 0; b < Bands; b++)
+		q[b] = out[b];
+}
+
 } // namespace
 
 extern "C" {
@@ -97,8 +138,8 @@ static void superstack_lanczos3_interpolate(VipsInterpolate *, void *out, VipsRe
 	const int iy = static_cast<int>(std::floor(y));
 	const int qx = static_cast<int>((x - ix) * kSteps + 0.5);
 	const int qy = static_cast<int>((y - iy) * kSteps + 0.5);
-	const auto &wx = weights()[qx];
-	const auto &wy = weights()[qy];
+	const auto &wx = (*weight_table)[qx];
+	const auto &wy = (*weight_table)[qy];
 	const int bands = in->im->Bands;
 	const std::size_t line = VIPS_REGION_LSKIP(in) / sizeof(float);
 	const float *p = reinterpret_cast<const float *>(VIPS_REGION_ADDR(in, ix - 2, iy - 2));
@@ -106,8 +147,8 @@ static void superstack_lanczos3_interpolate(VipsInterpolate *, void *out, VipsRe
 	switch (bands) {
 	case 1: interpolate_bands<1>(q, p, line, wx, wy, bands); break;
 	case 2: interpolate_bands<2>(q, p, line, wx, wy, bands); break;
-	case 3: interpolate_bands<3>(q, p, line, wx, wy, bands); break;
-	case 4: interpolate_bands<4>(q, p, line, wx, wy, bands); break;
+	case 3: interpolate_vector<3>(q, p, line, wx, wy); break;
+	case 4: interpolate_vector<4>(q, p, line, wx, wy); break;
 	default: interpolate_bands<0>(q, p, line, wx, wy, bands); break;
 	}
 }
@@ -129,7 +170,7 @@ static void superstack_lanczos3_init(SuperstackLanczos3 *) {}
 
 vips::VInterpolate lanczos3_interpolator()
 {
-	(void)weights();
+	weight_table = &build_weights();
 	VipsObject *object = vips_object_new(superstack_lanczos3_get_type(), nullptr, nullptr, nullptr);
 	return vips::VInterpolate(VIPS_INTERPOLATE(object), vips::STEAL);
 }
