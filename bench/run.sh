@@ -47,16 +47,7 @@ want() { [[ ",$SIZES," == *",$1,"* ]]; }
 skip() { [[ ",$SKIP," == *",$1,"* ]]; }
 
 # --- 1. what we need ------------------------------------------------------------------------
-missing=()
-for p in imagemagick libvips-tools time; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "bench: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -q "${missing[@]}" >/dev/null
-fi
+bash "$REPO/scripts/install-missing.sh" imagemagick libvips-tools time
 [ -x "$SS" ] || bash "$REPO/scripts/setup.sh"
 IM=/usr/bin/convert                  # the real ImageMagick 6, not a stand-in earlier in PATH
 
