@@ -51,7 +51,7 @@ void ProgressBar::update(std::string_view stage, double fraction, double eta_sec
 			std::fputc('\n', stderr);
 		constexpr int width = 30;
 		const int filled = percent * width / 100;
-		fmt::print(stderr, "\r{:<14} [{}{}] {:3}%  ETA {}", stage, std::string(filled, '#'),
+		fmt::print(stderr, "\r{:<14} [{}{}] {:3}%  ETA {:<8}", stage, std::string(filled, '#'),
 			std::string(width - filled, ' '), percent, clock_text(eta_seconds));
 		std::fflush(stderr);
 		bar_open_ = true;
