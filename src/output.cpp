@@ -7,6 +7,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
+
 namespace superstack {
 
 Depth parse_depth(std::string_view text)
@@ -45,18 +48,34 @@ VipsInterpretation interpretation_for(int bands, Depth depth)
 	return VIPS_INTERPRETATION_MULTIBAND;
 }
 
+void copy_fields(const vips::VImage &from, vips::VImage &to, const std::vector<const char *> &names)
+{
+	static const char *const core[] = {"width", "height", "bands", "format", "coding", "interpretation",
+		"xoffset", "yoffset", "xres", "yres", "filename"};
+	auto set = [&](const char *field) {
+		GValue value = {};
+		if (vips_image_get(from.get_image(), field, &value) == 0) {
+			vips_image_set(to.get_image(), field, &value);
+			g_value_unset(&value);
+		}
+	};
+	if (!names.empty()) {
+		for (const char *field : names)
+			if (from.get_typeof(field) != 0)
+				set(field);
+		return;
+	}
+	char **fields = vips_image_get_fields(from.get_image());
+	for (char **f = fields; *f; f++)
+		if (std::none_of(std::begin(core), std::end(core), [&](const char *c) { return !std::strcmp(c, *f); }))
+			set(*f);
+	g_strfreev(fields);
+}
+
 vips::VImage with_metadata_of(const vips::VImage &image, const vips::VImage &from)
 {
 	vips::VImage out = image.copy();
-	for (const char *field : {VIPS_META_ICC_NAME, VIPS_META_EXIF_NAME, VIPS_META_XMP_NAME}) {
-		if (from.get_typeof(field) == 0)
-			continue;
-		GValue value = {};
-		if (vips_image_get(from.get_image(), field, &value) == 0) {
-			vips_image_set(out.get_image(), field, &value);
-			g_value_unset(&value);
-		}
-	}
+	copy_fields(from, out, {VIPS_META_ICC_NAME, VIPS_META_EXIF_NAME, VIPS_META_XMP_NAME});
 	// The pixels are no longer in the camera's orientation: they were rotated when read.
 	vips_image_remove(out.get_image(), VIPS_META_ORIENTATION);
 	return out;

@@ -2,6 +2,7 @@
 #include "superstack/spool.hpp"
 
 #include "superstack/error.hpp"
+#include "superstack/output.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -125,19 +126,7 @@ vips::VImage Spool::add(const vips::VImage &decoded, const std::string &source_n
 	if (vips_copy(raw.get_image(), &copy, nullptr))
 		vips_check(-1, ExitCode::processing, file.string());
 	vips::VImage result(copy, vips::STEAL);
-	static const char *const core[] = {"width", "height", "bands", "format", "coding", "interpretation",
-		"xoffset", "yoffset", "xres", "yres", "filename"};
-	char **fields = vips_image_get_fields(decoded.get_image());
-	for (char **f = fields; *f; f++) {
-		if (std::any_of(std::begin(core), std::end(core), [&](const char *c) { return !std::strcmp(c, *f); }))
-			continue;
-		GValue value = {};
-		if (vips_image_get(decoded.get_image(), *f, &value) == 0) {
-			vips_image_set(result.get_image(), *f, &value);
-			g_value_unset(&value);
-		}
-	}
-	g_strfreev(fields);
+	copy_fields(decoded, result);
 	result.get_image()->Xres = decoded.get_image()->Xres;
 	result.get_image()->Yres = decoded.get_image()->Yres;
 	return result;

@@ -195,7 +195,6 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 
 	Spool spool(work);
 	std::vector<StackFrame> frames;
-	vips::VImage reference_image;
 	for (std::size_t i = 0; i < files.size(); i++) {
 		if (cancel_requested())
 			throw_error(ExitCode::interrupted, "interrupted");
@@ -212,9 +211,6 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 		f.output_to_frame = output_to_frame(transforms[i], result.geometry);
 		f.footprint = frame_footprint(f.output_to_frame, f.width, f.height, result.geometry);
 		f.warped = warp_to_output(f.working, f.output_to_frame, result.geometry, o.kernel);
-		if (static_cast<int>(i) == result.reference)
-			reference_image = vips::VImage::new_from_file(files[i].c_str(),
-				vips::VImage::option()->set("access", VIPS_ACCESS_SEQUENTIAL));
 		frames.push_back(std::move(f));
 	}
 	progress.update("decode", 1.0, 0);
@@ -225,6 +221,8 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	spec.statistics = o.statistics;
 	spec.coverage = o.save_coverage;
 	spec.plan = result.plan;
+	// The spooled reference carries its file's header fields (ICC, EXIF, XMP) through its pipeline.
+	const vips::VImage reference_image = frames[result.reference].working;
 	vips::VImage reduced = reduce_stack(std::move(frames), spec);
 	write_outputs(reduced, o, colour_bands, reference_image, work, progress, result);
 	return result;

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace superstack {
 
@@ -34,6 +35,10 @@ VipsInterpretation interpretation_for(int bands, Depth depth);
 
 // Copies the ICC profile, EXIF and XMP of `from` onto a copy of `image`.
 vips::VImage with_metadata_of(const vips::VImage &image, const vips::VImage &from);
+
+// Copies header fields of `from` onto `to` (which must be a private copy): the named ones, or with
+// `names` empty every field but the core ones (size, bands, format, coding, ...).
+void copy_fields(const vips::VImage &from, vips::VImage &to, const std::vector<const char *> &names = {});
 
 // Saves `image` as TIFF at `path` through a temporary name; progress reported as `stage`.
 void save_tiff(const vips::VImage &image, const std::filesystem::path &path, const SaveOptions &options,

@@ -79,11 +79,11 @@ int reducer_stop(void *seq, void *, void *)
 // covered part of a row is one interval, found from the two half-plane limits and then settled with
 // the exact per-pixel test at its ends, so it agrees with frame_covers() to the pixel. A projective
 // matrix is tested pixel by pixel (its covered part of a row is still one interval).
-std::pair<int, int> covered_span(const StackFrame &frame, int y, int left, int right)
+std::pair<int, int> covered_span(const StackFrame &frame, bool affine, int y, int left, int right)
 {
 	const Matrix3 &m = frame.output_to_frame;
 	auto covers = [&](int x) { return frame_covers(m, frame.width, frame.height, x, y); };
-	if (!m.is_affine()) {
+	if (!affine) {
 		int x0 = left;
 		while (x0 < right && !covers(x0))
 			x0++;
@@ -137,8 +137,9 @@ int accumulate(const Reducer &r, const StackFrame &frame, const Rect &tile, Sequ
 	const int c = r.spec.colour_bands;
 	const std::size_t plane = static_cast<std::size_t>(tile.width) * tile.height * c;
 	const int stride = frame.warped.bands();
+	const bool affine = frame.output_to_frame.is_affine(); // once per tile, not per row
 	for (int y = need.top; y < need.bottom(); y++) {
-		const auto [x0, x1] = covered_span(frame, y, need.left, need.right());
+		const auto [x0, x1] = covered_span(frame, affine, y, need.left, need.right());
 		const auto *p = reinterpret_cast<const float *>(VIPS_REGION_ADDR(region, x0, y));
 		std::size_t pixel = static_cast<std::size_t>(y - tile.top) * tile.width + (x0 - tile.left);
 		for (int x = x0; x < x1; x++, p += stride, pixel++) {
