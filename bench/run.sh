@@ -185,17 +185,17 @@ run_case() {
   local flist; flist=$(printf '%s ' "${frames[@]}")
 
   timed "$case" "superstack --memory 512M" "$mp" "$n" "mean+median" \
-    "$SS run $flist-o $out/ss512 --memory 512M --reduce mean,median -q"
+    "$SS run $flist-o $out/ss512 --align none --memory 512M --reduce mean,median -q"
   [ "$case" = 6 ] || rm -rf "$out/ss512"   # kept only for the agreement check
   render
   if [ "$case" = 24 ] && ! skip ss2g; then
     timed "$case" "superstack --memory 2G" "$mp" "$n" "mean+median" \
-      "$SS run $flist-o $out/ss2g --memory 2G --reduce mean,median -q"
+      "$SS run $flist-o $out/ss2g --align none --memory 2G --reduce mean,median -q"
     rm -rf "$out/ss2g"
   fi
   if [ "$case" = 24 ] && ! skip ssmean; then
     timed "$case" "superstack --memory 512M, mean only" "$mp" "$n" "mean only" \
-      "$SS run $flist-o $out/ssmean --memory 512M --reduce mean -q"
+      "$SS run $flist-o $out/ssmean --align none --memory 512M --reduce mean -q"
     rm -rf "$out/ssmean"
     render
   fi

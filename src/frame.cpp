@@ -168,4 +168,21 @@ vips::VImage open_working_frame(const FrameInfo &info, int reference_colour_band
 	}
 }
 
+vips::VImage working_luminance(const vips::VImage &working, bool alpha)
+{
+	const int colour = working.bands() - (alpha ? 1 : 0);
+	if (colour == 1)
+		return working.extract_band(0);
+	return working.extract_band(0, vips::VImage::option()->set("n", 3))
+		.recomb(vips::VImage::new_matrixv(3, 1, 0.2126, 0.7152, 0.0722))
+		.cast(VIPS_FORMAT_FLOAT);
+}
+
+vips::VImage working_alpha(const vips::VImage &working, bool alpha)
+{
+	if (alpha)
+		return working.extract_band(working.bands() - 1);
+	return (working.extract_band(0) * 0.0 + 1.0).cast(VIPS_FORMAT_FLOAT);
+}
+
 } // namespace superstack

@@ -4,6 +4,8 @@
 #include "superstack/cancel.hpp"
 #include "superstack/error.hpp"
 #include "superstack/frame.hpp"
+#include "superstack/mask.hpp"
+#include "superstack/sharpness.hpp"
 #include "superstack/spool.hpp"
 
 #include <sys/statvfs.h>
@@ -17,10 +19,12 @@ namespace superstack {
 
 namespace fs = std::filesystem;
 
-int resolve_reference(const std::optional<std::string> &reference, const std::vector<fs::path> &frames)
+std::optional<int> resolve_reference(const std::optional<std::string> &reference, const std::vector<fs::path> &frames)
 {
-	if (!reference)
+	if (!reference || *reference == "first")
 		return 0;
+	if (*reference == "sharpest")
+		return std::nullopt;
 	const std::string &r = *reference;
 	int index = 0;
 	auto [end, ec] = std::from_chars(r.data(), r.data() + r.size(), index);
@@ -129,102 +133,271 @@ void write_outputs(const vips::VImage &reduced, const RunOptions &o, int colour_
 
 } // namespace
 
+namespace {
+
+// The inputs, probed (headers only: a missing or broken frame fails before any heavy work).
+struct Inputs {
+	std::vector<fs::path> files;
+	std::vector<FrameInfo> infos;
+	std::optional<int> reference; // unknown yet for `sharpest`
+	int colour_bands = 1;         // the working layout: the reference's (the first frame's for sharpest)
+};
+
+Inputs probe_inputs(const std::vector<std::string> &inputs, const std::optional<std::string> &reference)
+{
+	Inputs in;
+	in.files = expand_inputs(inputs);
+	in.reference = resolve_reference(reference, in.files);
+	for (const auto &f : in.files)
+		in.infos.push_back(probe_frame(f));
+	in.colour_bands = in.infos[in.reference.value_or(0)].colour_bands >= 3 ? 3 : 1;
+	return in;
+}
+
+std::uint64_t spool_bytes_of(const Inputs &in)
+{
+	std::uint64_t bytes = 0;
+	for (const auto &info : in.infos)
+		bytes += Spool::bytes_for(info.width, info.height, info.colour_bands + (info.alpha ? 1 : 0), info.format);
+	return bytes;
+}
+
+void check_free_space(const fs::path &at, std::uint64_t need)
+{
+	if (free_bytes(at) < need)
+		throw_error(ExitCode::processing, "{}: not enough free disk space ({} needed for the frame spool and results, {} free)",
+			at.string(), format_bytes(need), format_bytes(free_bytes(at)));
+}
+
+// Every frame decoded once into the spool, in the working layout.
+std::vector<vips::VImage> decode_frames(const Inputs &in, Spool &spool, Progress &progress)
+{
+	std::vector<vips::VImage> working;
+	for (std::size_t i = 0; i < in.files.size(); i++) {
+		if (cancel_requested())
+			throw_error(ExitCode::interrupted, "interrupted");
+		progress.update("decode", static_cast<double>(i) / in.files.size(), -1);
+		try {
+			working.push_back(open_working_frame(in.infos[i], in.colour_bands, spool));
+		} catch (const Error &e) {
+			std::throw_with_nested(Error(e.code(), fmt::format("frame {}", i)));
+		}
+	}
+	progress.update("decode", 1.0, 0);
+	return working;
+}
+
+// The frame with the highest noise-compensated sharpness (the first of equals).
+int sharpest_frame(const Inputs &in, const std::vector<vips::VImage> &working, Progress &progress)
+{
+	int best = 0;
+	double best_value = -1;
+	for (std::size_t i = 0; i < working.size(); i++) {
+		if (cancel_requested())
+			throw_error(ExitCode::interrupted, "interrupted");
+		progress.update("sharpness", static_cast<double>(i) / working.size(), -1);
+		Sharpness s;
+		try {
+			s = measure_sharpness(working_luminance(working[i], in.infos[i].alpha));
+		} catch (const vips::VError &) {
+			throw Error(ExitCode::bad_input, about_file(in.files[i].string(), vips_error_line()));
+		}
+		progress.note(fmt::format("sharpness {:.4g} (noise {:.4f}): {}", s.sharpness, s.noise, in.files[i].filename().string()));
+		if (s.sharpness > best_value)
+			best_value = s.sharpness, best = static_cast<int>(i);
+	}
+	progress.update("sharpness", 1.0, 0);
+	progress.note(fmt::format("reference: {} (the sharpest)", in.files[best].filename().string()));
+	return best;
+}
+
+// Aligns every frame to `reference`; the transforms file's entries, with a report per frame.
+// Rejected frames are named in a warning (skip) or fail the run (fail).
+TransformSet estimate_transforms(const Inputs &in, const std::vector<vips::VImage> &working, int reference,
+	MotionModel model, const std::optional<fs::path> &mask_file, AlignFailure on_failure, double max_residual,
+	int threads, Spool &spool, Progress &progress)
+{
+	std::optional<vips::VImage> mask;
+	if (mask_file)
+		mask = open_mask(*mask_file, in.infos[reference].width, in.infos[reference].height, spool);
+	std::vector<AlignFrame> frames;
+	for (std::size_t i = 0; i < working.size(); i++)
+		frames.push_back({working[i], in.infos[i].alpha, in.files[i].filename().string()});
+	AlignOptions options;
+	options.model = model;
+	options.threads = threads;
+	options.max_residual = max_residual;
+	const std::vector<FrameAlignment> aligned = align_frames(frames, reference, mask, options, progress);
+	TransformSet set;
+	set.reference = reference;
+	for (std::size_t i = 0; i < aligned.size(); i++) {
+		const FrameAlignment &a = aligned[i];
+		AlignmentReport r{std::string(motion_model_name(a.model)), a.patches, a.inliers, a.residual_rms, a.ok, a.reason};
+		set.frames.push_back({in.files[i].string(), a.matrix, r});
+		if (a.ok) {
+			progress.note(fmt::format("aligned {}: {} of {} patches, residual {:.3f} px", in.files[i].filename().string(),
+				a.inliers, a.patches, a.residual_rms));
+			continue;
+		}
+		if (on_failure == AlignFailure::fail)
+			throw_error(ExitCode::bad_input, "{}: cannot be aligned: {}", in.files[i].string(), a.reason);
+		progress.warn(fmt::format("{}: left out, cannot be aligned: {}", in.files[i].string(), a.reason));
+	}
+	return set;
+}
+
+int resolved_threads(int threads)
+{
+	return threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+} // namespace
+
+AlignRunResult align_stack(const AlignRunOptions &o, Progress &progress)
+{
+	if (o.align == MotionModel::none)
+		throw_error(ExitCode::usage, "align: --align none estimates nothing");
+	const Inputs in = probe_inputs(o.inputs, o.reference);
+	if (o.mask)
+		probe_frame(*o.mask); // a missing or broken mask fails before any heavy work
+	const int threads = resolved_threads(o.threads);
+	vips_concurrency_set(threads);
+	fs::path dir = o.output.parent_path();
+	if (dir.empty())
+		dir = ".";
+	ensure_writable_dir(dir);
+	const fs::path space_at = o.work_dir.value_or(dir);
+	check_free_space(space_at, spool_bytes_of(in));
+	Spool spool(space_at / fmt::format(".superstack-work-{}", getpid()));
+	const std::vector<vips::VImage> working = decode_frames(in, spool, progress);
+	const int reference = in.reference ? *in.reference : sharpest_frame(in, working, progress);
+	AlignRunResult result;
+	result.transforms = estimate_transforms(in, working, reference, o.align, o.mask, o.on_align_failure, o.max_residual, threads,
+		spool, progress);
+	for (const auto &f : result.transforms.frames)
+		result.rejected += f.report && !f.report->ok;
+	write_transforms(o.output, result.transforms);
+	return result;
+}
+
 RunResult run_stack(const RunOptions &o, Progress &progress)
 {
 	RunResult result;
-	const std::vector<fs::path> files = expand_inputs(o.inputs);
-	result.frames = static_cast<int>(files.size());
-	result.reference = resolve_reference(o.reference, files);
 	if (o.statistics.empty() && !o.save_coverage)
 		throw_error(ExitCode::usage, "--reduce names no statistic");
+	const Inputs in = probe_inputs(o.inputs, o.reference);
+	if (o.mask)
+		probe_frame(*o.mask); // a missing or broken mask fails before any heavy work
+	std::optional<TransformSet> given;
+	if (o.transforms)
+		given = read_transforms(*o.transforms);
 
-	// Headers first: a missing or broken frame fails before any heavy work.
-	std::vector<FrameInfo> infos;
-	for (const auto &f : files)
-		infos.push_back(probe_frame(f));
-	const FrameInfo &ref = infos[result.reference];
-	const int colour_bands = ref.colour_bands >= 3 ? 3 : 1;
+	const int threads = resolved_threads(o.threads);
+	vips_concurrency_set(threads);
+	ensure_writable_dir(o.out_dir);
+	const fs::path work = o.work_dir.value_or(o.out_dir) / fmt::format(".superstack-work-{}", getpid());
+	result.spool_bytes = spool_bytes_of(in);
+	{
+		// Outputs of the largest frame's grid: the reference is not known yet for `sharpest`.
+		int w = 0, h = 0;
+		for (const auto &info : in.infos)
+			if (!in.reference || &info == &in.infos[*in.reference])
+				w = std::max(w, info.width), h = std::max(h, info.height);
+		const OutputGeometry g = OutputGeometry::for_reference(w, h, o.scale);
+		const int bytes = o.save.depth == Depth::f32 ? 4 : 2;
+		const std::uint64_t out_bytes = static_cast<std::uint64_t>(g.width) * g.height * 2 * bytes *
+			(static_cast<int>(o.statistics.size()) * in.colour_bands + (o.save_coverage ? 1 : 0));
+		check_free_space(o.work_dir.value_or(o.out_dir), result.spool_bytes + out_bytes);
+	}
+	progress.note(fmt::format("frame spool: {} in {}", format_bytes(result.spool_bytes), work.string()));
+
+	Spool spool(work);
+	const std::vector<vips::VImage> working = decode_frames(in, spool, progress);
+	result.reference = in.reference ? *in.reference : sharpest_frame(in, working, progress);
+	const FrameInfo &ref = in.infos[result.reference];
 	result.geometry = OutputGeometry::for_reference(ref.width, ref.height, o.scale);
 
-	// Transforms: from the file, or the identity (frames taken as aligned).
-	std::vector<Matrix3> transforms(files.size());
-	if (o.transforms) {
-		const TransformSet set = read_transforms(*o.transforms);
-		for (std::size_t i = 0; i < files.size(); i++) {
-			auto at = find_transform(set, files[i]);
+	// Transforms: from the file, estimated here, or the identity (frames taken as aligned). Frames
+	// the alignment rejected are left out.
+	std::vector<std::optional<Matrix3>> transforms(in.files.size(), Matrix3::identity());
+	if (given) {
+		for (std::size_t i = 0; i < in.files.size(); i++) {
+			auto at = find_transform(*given, in.files[i]);
 			if (!at)
 				throw_error(ExitCode::bad_input, "{}: no transform for frame {}", o.transforms->string(),
-					files[i].filename().string());
-			transforms[i] = set.frames[*at].matrix;
+					in.files[i].filename().string());
+			const FrameTransform &t = given->frames[*at];
+			if (t.report && !t.report->ok) {
+				if (static_cast<int>(i) == result.reference)
+					throw_error(ExitCode::bad_input, "{}: the reference frame {} is marked rejected", o.transforms->string(),
+						in.files[i].filename().string());
+				progress.warn(fmt::format("{}: left out, rejected in {}: {}", in.files[i].string(), o.transforms->string(),
+					t.report->reason));
+				transforms[i].reset();
+				continue;
+			}
+			transforms[i] = t.matrix;
 		}
 		// The file's matrices may be relative to another reference: re-express them against ours.
-		const Matrix3 to_ref = transforms[result.reference].inverse();
+		const Matrix3 to_ref = transforms[result.reference]->inverse();
 		for (auto &t : transforms)
-			t = (t * to_ref).normalised();
+			if (t)
+				t = (*t * to_ref).normalised();
+	} else if (o.align != MotionModel::none && in.files.size() > 1) {
+		const TransformSet set = estimate_transforms(in, working, result.reference, o.align, o.mask, o.on_align_failure,
+			o.max_residual, threads, spool, progress);
+		for (std::size_t i = 0; i < in.files.size(); i++) {
+			transforms[i] = set.frames[i].matrix;
+			if (!set.frames[i].report->ok)
+				transforms[i].reset();
+		}
+		result.report = o.out_dir / "transforms.json";
+		write_transforms(*result.report, set);
 	}
+	for (std::size_t i = 0; i < in.files.size(); i++)
+		if (!transforms[i])
+			result.rejected.push_back(in.files[i]);
+	result.frames = static_cast<int>(in.files.size() - result.rejected.size());
 
-	const int threads = o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
-	vips_concurrency_set(threads);
 	BudgetRequest request;
 	request.memory_bytes = o.memory_bytes;
 	request.threads = threads;
 	request.frames = result.frames;
-	request.colour_bands = colour_bands;
+	request.colour_bands = in.colour_bands;
 	request.order_statistics = std::any_of(o.statistics.begin(), o.statistics.end(), needs_all_samples);
 	request.scale = o.scale;
 	request.output_width = result.geometry.width;
 	const int bytes = o.save.depth == Depth::f32 ? 4 : o.save.depth == Depth::u8 ? 1 : 2;
 	request.output_bytes_per_pixel =
-		(static_cast<int>(o.statistics.size()) * colour_bands + (o.save_coverage ? 1 : 0)) * std::max(bytes, 2);
+		(static_cast<int>(o.statistics.size()) * in.colour_bands + (o.save_coverage ? 1 : 0)) * std::max(bytes, 2);
 	result.plan = plan_memory(request);
 	progress.note(result.plan.describe());
 
-	ensure_writable_dir(o.out_dir);
-	const fs::path work = o.work_dir.value_or(o.out_dir) / fmt::format(".superstack-work-{}", getpid());
-	for (const auto &info : infos)
-		result.spool_bytes += Spool::bytes_for(info.width, info.height, info.colour_bands + (info.alpha ? 1 : 0),
-			info.format);
-	const std::uint64_t out_bytes = static_cast<std::uint64_t>(result.geometry.width) * result.geometry.height *
-		request.output_bytes_per_pixel * 2;
-	const std::uint64_t need = result.spool_bytes + out_bytes;
-	const fs::path space_at = o.work_dir.value_or(o.out_dir);
-	if (free_bytes(space_at) < need)
-		throw_error(ExitCode::processing, "{}: not enough free disk space ({} needed for the frame spool and results, {} free)",
-			space_at.string(), format_bytes(need), format_bytes(free_bytes(space_at)));
-	progress.note(fmt::format("frame spool: {} in {}", format_bytes(result.spool_bytes), work.string()));
-
-	Spool spool(work);
 	std::vector<StackFrame> frames;
-	for (std::size_t i = 0; i < files.size(); i++) {
-		if (cancel_requested())
-			throw_error(ExitCode::interrupted, "interrupted");
-		progress.update("decode", static_cast<double>(i) / files.size(), -1);
+	for (std::size_t i = 0; i < in.files.size(); i++) {
+		if (!transforms[i])
+			continue;
 		StackFrame f;
-		try {
-			f.working = open_working_frame(infos[i], colour_bands, spool);
-		} catch (const Error &e) {
-			std::throw_with_nested(Error(e.code(), fmt::format("frame {}", i)));
-		}
-		f.width = infos[i].width;
-		f.height = infos[i].height;
-		f.alpha = infos[i].alpha;
-		f.output_to_frame = output_to_frame(transforms[i], result.geometry);
+		f.working = working[i];
+		f.width = in.infos[i].width;
+		f.height = in.infos[i].height;
+		f.alpha = in.infos[i].alpha;
+		f.output_to_frame = output_to_frame(*transforms[i], result.geometry);
 		f.footprint = frame_footprint(f.output_to_frame, f.width, f.height, result.geometry);
 		f.warped = warp_to_output(f.working, f.output_to_frame, result.geometry, o.kernel);
 		frames.push_back(std::move(f));
 	}
-	progress.update("decode", 1.0, 0);
 
 	ReduceSpec spec;
 	spec.geometry = result.geometry;
-	spec.colour_bands = colour_bands;
+	spec.colour_bands = in.colour_bands;
 	spec.statistics = o.statistics;
 	spec.coverage = o.save_coverage;
 	spec.plan = result.plan;
 	// The spooled reference carries its file's header fields (ICC, EXIF, XMP) through its pipeline.
-	const vips::VImage reference_image = frames[result.reference].working;
+	const vips::VImage reference_image = working[result.reference];
 	vips::VImage reduced = reduce_stack(std::move(frames), spec);
-	write_outputs(reduced, o, colour_bands, reference_image, work, progress, result);
+	write_outputs(reduced, o, in.colour_bands, reference_image, work, progress, result);
 	return result;
 }
 

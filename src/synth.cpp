@@ -47,6 +47,10 @@ void validate(const SynthOptions &o)
 		throw_error(ExitCode::usage, "--max-shift must be >= 0 (got {})", o.max_shift);
 	if (!(o.max_rotation >= 0) || o.max_rotation > 45)
 		throw_error(ExitCode::usage, "--max-rotation must be in [0, 45] degrees (got {})", o.max_rotation);
+	if (!(o.max_scale >= 0) || o.max_scale > 0.5)
+		throw_error(ExitCode::usage, "--max-scale must be in [0, 0.5] (got {})", o.max_scale);
+	if (!(o.moving_object >= 0) || o.moving_object > 0.5)
+		throw_error(ExitCode::usage, "--moving-object must be in [0, 0.5] (got {})", o.moving_object);
 	if (o.out_dir.empty())
 		throw_error(ExitCode::usage, "an output directory is needed");
 }
@@ -91,7 +95,8 @@ std::vector<Matrix3> random_transforms(const SynthOptions &o, int w, int h)
 		const double degrees = symmetric(rng, o.max_rotation);
 		const double tx = symmetric(rng, o.max_shift);
 		const double ty = symmetric(rng, o.max_shift);
-		matrices.push_back(Matrix3::similarity(degrees, 1, centre, tx, ty));
+		const double zoom = o.max_scale > 0 ? 1 + symmetric(rng, o.max_scale) : 1.0;
+		matrices.push_back(Matrix3::similarity(degrees, zoom, centre, tx, ty));
 	}
 	return matrices;
 }
@@ -187,6 +192,34 @@ VImage add_noise(const VImage &clean, double sigma, std::uint64_t seed, int fram
 	return clamp01(v + VImage::bandjoin(bands) * deviation);
 }
 
+// The frame with a flat bright square of `fraction` of its area. It visits the cells of a g x g grid
+// of places (g = ceil(sqrt(frames))) in a shuffled order, with a random jitter of a quarter cell, so
+// that it keeps moving and no pixel is under it in more than about 4 frames of g^2: a median over the
+// burst must not show it.
+VImage with_moving_object(const VImage &frame, double fraction, std::uint64_t seed, int index, int frames)
+{
+	const int g = std::max(1, static_cast<int>(std::ceil(std::sqrt(static_cast<double>(frames)))));
+	std::vector<int> order(static_cast<std::size_t>(g) * g);
+	for (std::size_t i = 0; i < order.size(); i++)
+		order[i] = static_cast<int>(i);
+	std::mt19937_64 shuffle(seed ^ 0xA5A5A5A5ull);
+	for (std::size_t i = order.size(); i > 1; i--) // Fisher-Yates, from our own draws
+		std::swap(order[i - 1], order[static_cast<std::size_t>(shuffle() % i)]);
+	std::mt19937_64 rng(seed ^ (0x5A5A5A5Aull + static_cast<std::uint64_t>(index) * 0x9E3779B97F4A7C15ull));
+	const int cell = order[static_cast<std::size_t>(index) % order.size()];
+	const double side_x = std::sqrt(fraction) * frame.width(), side_y = std::sqrt(fraction) * frame.height();
+	auto place = [&](int i, double room) {
+		const double step = g > 1 ? room / (g - 1) : 0.0;
+		return std::clamp(i * step + symmetric(rng, step / 4), 0.0, room);
+	};
+	const double x0 = place(cell % g, frame.width() - side_x);
+	const double y0 = place(cell / g, frame.height() - side_y);
+	const VImage xyz = VImage::xyz(frame.width(), frame.height());
+	const VImage x = xyz.extract_band(0), y = xyz.extract_band(1);
+	const VImage inside = (x >= x0) & (x < x0 + side_x) & (y >= y0) & (y < y0 + side_y);
+	return inside.ifthenelse(std::vector<double>{0.95, 0.95, 0.95}, frame);
+}
+
 VImage to_16bit(const VImage &v)
 {
 	return (clamp01(v) * 65535.0)
@@ -264,7 +297,10 @@ SynthResult synthesize(const SynthOptions &o, Progress &progress)
 	set.reference = 0;
 	for (int f = 0; f < o.frames; f++) {
 		const std::string name = fmt::format("frame_{:03d}", f);
-		const VImage frame = add_noise(render_frame(scene, matrices[f], g, w, h), o.noise, o.seed, f);
+		VImage clean = render_frame(scene, matrices[f], g, w, h);
+		if (o.moving_object > 0)
+			clean = with_moving_object(clean, o.moving_object, o.seed, f, o.frames);
+		const VImage frame = add_noise(clean, o.noise, o.seed, f);
 		const fs::path tif = o.out_dir / (name + ".tif");
 		save_atomically(tif, [&](const fs::path &p) { to_16bit(frame).tiffsave(p.c_str()); });
 		result.frames.push_back(tif);

@@ -151,7 +151,35 @@ TransformSet read_transforms(const std::filesystem::path &path)
 		const std::string at = fmt::format("{}: frames[{}]", where, i);
 		if (!f.is_object() || !f.contains("file") || !f["file"].is_string() || !f.contains("matrix"))
 			throw_error(ExitCode::bad_input, "{}: needs a \"file\" string and a \"matrix\"", at);
-		set.frames.push_back({f["file"].get<std::string>(), parse_matrix(f["matrix"], at)});
+		FrameTransform entry{f["file"].get<std::string>(), parse_matrix(f["matrix"], at), std::nullopt};
+		if (f.contains("status")) {
+			AlignmentReport r;
+			const json &status = f["status"];
+			if (!status.is_string() || (status != "ok" && status != "rejected"))
+				throw_error(ExitCode::bad_input, "{}: \"status\" must be \"ok\" or \"rejected\"", at);
+			r.ok = status == "ok";
+			auto text = [&](const char *key) {
+				if (!f.contains(key))
+					return std::string();
+				if (!f[key].is_string())
+					throw_error(ExitCode::bad_input, "{}: \"{}\" must be a string", at, key);
+				return f[key].get<std::string>();
+			};
+			auto number = [&](const char *key) {
+				if (!f.contains(key))
+					return 0.0;
+				if (!f[key].is_number() || !std::isfinite(f[key].get<double>()) || f[key].get<double>() < 0)
+					throw_error(ExitCode::bad_input, "{}: \"{}\" must be a number >= 0", at, key);
+				return f[key].get<double>();
+			};
+			r.model = text("model");
+			r.reason = text("reason");
+			r.patches = static_cast<int>(std::min(number("patches"), 1e9));
+			r.inliers = static_cast<int>(std::min(number("inliers"), 1e9));
+			r.residual_rms = number("residual_rms");
+			entry.report = r;
+		}
+		set.frames.push_back(std::move(entry));
 	}
 	if (doc.contains("reference")) {
 		const json &r = doc["reference"];
@@ -173,7 +201,19 @@ void write_transforms(const std::filesystem::path &path, const TransformSet &set
 		json rows = json::array();
 		for (const auto &row : f.matrix.rows())
 			rows.push_back({row[0], row[1], row[2]});
-		doc["frames"].push_back({{"file", f.file}, {"matrix", rows}});
+		json entry = {{"file", f.file}, {"matrix", rows}};
+		if (f.report) {
+			const AlignmentReport &r = *f.report;
+			entry["model"] = r.model;
+			entry["patches"] = r.patches;
+			entry["inliers"] = r.inliers;
+			// Rounded to 1e-4 px: more digits would be noise.
+			entry["residual_rms"] = std::round(r.residual_rms * 1e4) / 1e4;
+			entry["status"] = r.ok ? "ok" : "rejected";
+			if (!r.ok)
+				entry["reason"] = r.reason;
+		}
+		doc["frames"].push_back(entry);
 	}
 	const auto tmp = std::filesystem::path(path.string() + ".part");
 	{

@@ -3,6 +3,9 @@
 #include "process.hpp"
 #include "temp_dir.hpp"
 
+#include "superstack/align.hpp"
+#include "superstack/transform.hpp"
+
 #include <doctest/doctest.h>
 #include <fmt/core.h>
 #include <fmt/ranges.h>
@@ -13,6 +16,7 @@
 #include <fstream>
 
 using namespace superstack::test;
+using namespace superstack;
 namespace fs = std::filesystem;
 
 namespace {
@@ -93,6 +97,16 @@ TEST_CASE("cli: bad input gives one line naming the file, the documented exit co
 		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--reduce", "mode"}, 1, "mode"},
 		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--transforms", (dir / "none.json").string()}, 2, "none.json"},
 		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--bogus"}, 1, "bogus"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--align", "bogus"}, 1, "--align"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--on-align-failure", "maybe"}, 1, "--on-align-failure"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--max-residual", "0"}, 1, "--max-residual"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--mask", (dir / "nomask.png").string()}, 2, "nomask.png"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--mask", (dir / "notes.tif").string()}, 2, "notes.tif"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--reference", "sharpest", "--transforms",
+			 (dir / "none.json").string(), "--align", "affine"}, 1, "--transforms"},
+		{{"align", (dir / "good1.tif").string()}, 1, "-o"},
+		{{"align", (dir / "good1.tif").string(), "-o", (out / "t.json").string(), "--align", "none"}, 1, "none"},
+		{{"align", (dir / "good1.tif").string(), (dir / "cut.jpg").string(), "-o", (out / "t.json").string()}, 2, "cut.jpg"},
 		{{"frobnicate"}, 1, "frobnicate"},
 		{{"score", (dir / "good1.tif").string(), (dir / "missing.tif").string()}, 2, "missing.tif"},
 	};
@@ -111,7 +125,7 @@ TEST_CASE("cli: help for every command shows examples; run writes exactly the re
 {
 	if (!have_binary())
 		return;
-	for (const char *command : {"run", "synth", "score"}) {
+	for (const char *command : {"run", "align", "synth", "score"}) {
 		const ProcessResult r = run_superstack({command, "--help"}, 30);
 		CHECK(r.exit_code == 0);
 		CHECK(r.out.find("examples:") != std::string::npos);
@@ -122,7 +136,7 @@ TEST_CASE("cli: help for every command shows examples; run writes exactly the re
 	write_frame(dir / "a.tif", 1);
 	write_frame(dir / "b.tif", 2);
 	write_frame(dir / "c.tif", 3);
-	const ProcessResult r = run_superstack({"run", dir.path().string(), "-o", (dir / "out").string(), "-q"}, 60);
+	const ProcessResult r = run_superstack({"run", dir.path().string(), "-o", (dir / "out").string(), "--align", "none", "-q"}, 60);
 	CHECK(r.exit_code == 0);
 	CHECK(r.err.empty());
 	CHECK(left_in(dir / "out") == std::vector<std::string>{"mean.tif", "median.tif"});
@@ -131,6 +145,34 @@ TEST_CASE("cli: help for every command shows examples; run writes exactly the re
 	CHECK(median.height() == 96);
 	CHECK(median.format() == VIPS_FORMAT_USHORT);
 	CHECK(median.bands() == 3);
+}
+
+TEST_CASE("cli: align writes the transforms file with a report per frame")
+{
+	if (!have_binary())
+		return;
+	TempDir dir("cli-align");
+	REQUIRE(run_superstack({"synth", "-o", (dir / "burst").string(), "--frames", "3", "--size", "320x240", "--noise", "0.01",
+				       "--max-shift", "10", "-q"},
+			60)
+			.exit_code == 0);
+	const ProcessResult r = run_superstack({"align", (dir / "burst" / "frame_000.tif").string(),
+						       (dir / "burst" / "frame_001.tif").string(), (dir / "burst" / "frame_002.tif").string(),
+						       "-o", (dir / "t.json").string(), "--align", "similarity"},
+		120);
+	CAPTURE(r.err);
+	REQUIRE(r.exit_code == 0);
+	CHECK(r.out.find("t.json (3 frames aligned, 0 rejected)") != std::string::npos);
+	const TransformSet t = read_transforms(dir / "t.json");
+	REQUIRE(t.frames.size() == 3);
+	for (const auto &f : t.frames) {
+		REQUIRE(f.report);
+		CHECK(f.report->ok);
+	}
+	// The true shifts are up to 10 px; the estimate is within a tenth of a pixel of them.
+	const TransformSet truth = read_transforms(dir / "burst" / "transforms.json");
+	for (int i = 0; i < 3; i++)
+		CHECK(mapping_rms(t.frames[i].matrix, truth.frames[i].matrix, 320, 240) < 0.1);
 }
 
 TEST_CASE("cli: 500 frames stack with only 64 file descriptors allowed, and the median is exact")
@@ -146,7 +188,7 @@ TEST_CASE("cli: 500 frames stack with only 64 file descriptors allowed, and the 
 		(vips::VImage::black(24, 16) + v).cast(VIPS_FORMAT_UCHAR).write_to_file((dir / fmt::format("f{:03}.tif", i)).c_str());
 	}
 	const ProcessResult r = run_superstack({"run", dir.path().string(), "-o", (dir / "out").string(), "--scale", "1",
-						       "--depth", "float", "-q"},
+						       "--depth", "float", "--align", "none", "-q"},
 		300, -1, 64);
 	CAPTURE(r.err);
 	REQUIRE(r.exit_code == 0);
@@ -165,7 +207,7 @@ TEST_CASE("cli: SIGINT stops a run with exit 130 and leaves no output or work fi
 	for (int i = 0; i < 12; i++)
 		write_frame(dir / fmt::format("f{:02}.tif", i), i + 1, 1200, 900);
 	const ProcessResult r = run_superstack({"run", dir.path().string(), "-o", (dir / "out").string(), "--scale", "3",
-						       "--threads", "1", "-q"},
+						       "--threads", "1", "--align", "none", "-q"},
 		120, 1.0);
 	CAPTURE(r.err);
 	CHECK_FALSE(r.timed_out);

@@ -179,6 +179,7 @@ TEST_CASE("run: grey and RGB, 8-bit and 16-bit frames in one stack take the refe
 	RunOptions o;
 	o.inputs = {(dir / "a.tif").string(), (dir / "b.tif").string(), (dir / "c.png").string()};
 	o.out_dir = dir / "out";
+	o.align = MotionModel::none; // random frames: taken as aligned
 	o.scale = 1;
 	o.kernel = Kernel::nearest;
 	o.save.depth = Depth::f32;

@@ -2,6 +2,7 @@
 // results on disk. The data flows one way; every stage is lazy until the savers pull.
 #pragma once
 
+#include "superstack/align.hpp"
 #include "superstack/budget.hpp"
 #include "superstack/geometry.hpp"
 #include "superstack/output.hpp"
@@ -19,11 +20,15 @@ namespace superstack {
 struct RunOptions {
 	std::vector<std::string> inputs;            // files and directories
 	std::filesystem::path out_dir;
-	std::optional<std::string> reference;       // index (0-based) or file; default the first frame
+	std::optional<std::string> reference;       // first, sharpest, an index (0-based) or a file; default first
 	double scale = 2;
 	Kernel kernel = Kernel::lanczos3;
 	std::vector<Statistic> statistics{Statistic::mean, Statistic::median};
-	std::optional<std::filesystem::path> transforms;
+	std::optional<std::filesystem::path> transforms; // else the frames are aligned (see `align`)
+	MotionModel align = MotionModel::homography;   // none: frames taken as aligned
+	std::optional<std::filesystem::path> mask;     // reference pixels alignment ignores
+	AlignFailure on_align_failure = AlignFailure::skip;
+	double max_residual = 2.0;                     // px: a frame whose fit leaves more is rejected
 	std::uint64_t memory_bytes = 1ull << 30;
 	int threads = 0;                            // 0: one per core
 	SaveOptions save;
@@ -35,14 +40,38 @@ struct RunResult {
 	std::vector<std::filesystem::path> outputs;
 	MemoryPlan plan;
 	OutputGeometry geometry;
-	int frames = 0;
-	int reference = 0;
+	int frames = 0;                             // stacked (after any rejected by alignment)
+	int reference = 0;                          // index among the inputs
+	std::vector<std::filesystem::path> rejected; // inputs left out, with the reason in the report
+	std::optional<std::filesystem::path> report; // OUTDIR/transforms.json when superstack aligned
 	std::uint64_t spool_bytes = 0;
 };
 
 RunResult run_stack(const RunOptions &options, Progress &progress);
 
-// Resolves --reference (an index or a file among `frames`). Throws Error(usage).
-int resolve_reference(const std::optional<std::string> &reference, const std::vector<std::filesystem::path> &frames);
+// `superstack align`: the transforms only, written as a transforms file with a report per frame.
+struct AlignRunOptions {
+	std::vector<std::string> inputs;
+	std::filesystem::path output;               // the transforms file
+	std::optional<std::string> reference;       // as for run
+	MotionModel align = MotionModel::homography;
+	std::optional<std::filesystem::path> mask;
+	AlignFailure on_align_failure = AlignFailure::skip;
+	double max_residual = 2.0;
+	int threads = 0;
+	std::optional<std::filesystem::path> work_dir; // default: beside the output file
+};
+
+struct AlignRunResult {
+	TransformSet transforms;                    // as written, rejected frames included
+	int rejected = 0;
+};
+
+AlignRunResult align_stack(const AlignRunOptions &options, Progress &progress);
+
+// Resolves --reference when it is `first`, an index or a file among `frames`; nothing for `sharpest`,
+// which needs the pixels. Throws Error(usage).
+std::optional<int> resolve_reference(const std::optional<std::string> &reference,
+	const std::vector<std::filesystem::path> &frames);
 
 } // namespace superstack

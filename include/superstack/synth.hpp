@@ -24,6 +24,8 @@ struct SynthOptions {
 	double noise = 0.02;                         // sigma, fraction of full scale, at mid-grey
 	double max_shift = 16;                       // px, in input pixels, uniform in [-max, max]
 	double max_rotation = 2;                     // degrees, uniform in [-max, max]
+	double max_scale = 0;                        // relative zoom, uniform in [1-max, 1+max]
+	double moving_object = 0;                    // area fraction of a bright square that moves (0: none)
 	std::uint64_t seed = 1;
 	std::optional<std::filesystem::path> source; // else the built-in chart
 	bool jpeg = false;                           // also write 8-bit JPEG frames (quality 95)
@@ -37,8 +39,12 @@ struct SynthResult {
 
 // Conventions: frame 0 is the reference (identity). Frame f's matrix maps reference input pixel
 // coordinates to frame f's, pixel centres at integer coordinates. Frame f is a rotation about the
-// frame centre by U(-max_rotation, max_rotation) degrees then a shift by U(-max_shift, max_shift)
-// in x and y, drawn in that order from std::mt19937_64(seed). The truth has the size of
+// frame centre by U(-max_rotation, max_rotation) degrees and a zoom by 1 + U(-max_scale, max_scale)
+// (drawn only when max_scale > 0), then a shift by U(-max_shift, max_shift) in x and y, drawn in
+// the order rotation, shift x, shift y, zoom from std::mt19937_64(seed). With moving_object, every
+// frame shows a flat bright (0.95) square of that fraction of the frame's area, in frame coordinates,
+// which the truth does not have: it visits the places of a grid in a shuffled order (jittered), so no
+// pixel is under it in more than about a quarter of the frames. The truth has the size of
 // OutputGeometry::for_reference(width, height, scale); its pixel (X, Y) is the scene's area
 // average over the square centred at reference ((X+0.5)/S-0.5, (Y+0.5)/S-0.5). A frame pixel is
 // the scene's area average over its own pixel square, then noise of variance

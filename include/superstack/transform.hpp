@@ -45,9 +45,20 @@ private:
 	Rows m_;
 };
 
+// What `align` says of a frame's transform (optional in the file: hand-written files have none).
+struct AlignmentReport {
+	std::string model;        // the motion model fitted
+	int patches = 0;          // local patches measured
+	int inliers = 0;          // patches that agree with the fit
+	double residual_rms = 0;  // of the inliers, input pixels
+	bool ok = true;           // "status": "ok" or "rejected"
+	std::string reason;       // why it was rejected
+};
+
 struct FrameTransform {
 	std::string file;         // as written in the file; matched against inputs by path or file name
 	Matrix3 matrix;
+	std::optional<AlignmentReport> report;
 };
 
 struct TransformSet {
@@ -56,6 +67,7 @@ struct TransformSet {
 };
 
 // Reads and validates a transforms file (schema version 1). Errors name the file and the reason.
+// Entries with "status": "rejected" are kept (with their report): callers decide.
 TransformSet read_transforms(const std::filesystem::path &path);
 void write_transforms(const std::filesystem::path &path, const TransformSet &set);
 

@@ -42,9 +42,24 @@ int run(const RunOptions &options, cli::Verbosity verbosity)
 	cli::ProgressBar progress(verbosity);
 	RunResult result = run_stack(options, progress);
 	progress.finish();
-	if (verbosity != cli::Verbosity::quiet)
+	if (verbosity != cli::Verbosity::quiet) {
 		for (const auto &path : result.outputs)
 			fmt::print("{}\n", path.string());
+		if (result.report)
+			fmt::print("{} ({} frames stacked, {} left out)\n", result.report->string(), result.frames,
+				result.rejected.size());
+	}
+	return 0;
+}
+
+int align(const AlignRunOptions &options, cli::Verbosity verbosity)
+{
+	cli::ProgressBar progress(verbosity);
+	AlignRunResult result = align_stack(options, progress);
+	progress.finish();
+	if (verbosity != cli::Verbosity::quiet)
+		fmt::print("{} ({} frames aligned, {} rejected)\n", options.output.string(),
+			result.transforms.frames.size() - result.rejected, result.rejected);
 	return 0;
 }
 
@@ -99,6 +114,8 @@ int main(int argc, char **argv)
 			fmt::print("{}", help->text);
 		} else if (auto r = std::get_if<RunOptions>(&command.action)) {
 			status = run(*r, command.verbosity);
+		} else if (auto a = std::get_if<AlignRunOptions>(&command.action)) {
+			status = align(*a, command.verbosity);
 		} else if (auto s = std::get_if<SynthOptions>(&command.action)) {
 			status = synth(*s, command.verbosity);
 		} else if (auto sc = std::get_if<cli::ScoreCommand>(&command.action)) {

@@ -6,6 +6,8 @@
 
 #include <boost/program_options.hpp>
 
+#include <cmath>
+#include <optional>
 #include <sstream>
 
 namespace po = boost::program_options;
@@ -17,7 +19,8 @@ namespace {
 constexpr const char *kUsage = R"(usage: superstack <command> [options]
 
 commands:
-  run     stack frames into mean and median images at a higher resolution
+  run     align frames and stack them into mean and median images at a higher resolution
+  align   estimate the transforms only, into a transforms file with a report per frame
   synth   make a synthetic burst with known transforms from a built-in chart
   score   PSNR and SSIM of an image against a ground truth
 
@@ -27,11 +30,24 @@ exit codes: 0 success, 1 usage error, 2 bad input, 3 processing failure, 130 int
 
 constexpr const char *kRunExamples = R"(
 examples:
-  superstack run burst/ -o out/                       # mean.tif and median.tif at 2x
+  superstack run burst/ -o out/                       # aligned, mean.tif and median.tif at 2x
   superstack run a.tif b.tif c.tif -o out --scale 1    # plain stacking, no upscale
+  superstack run burst/ -o out --reference sharpest --mask moving.png --align similarity
   superstack run burst/ -o out --transforms t.json --reduce median --memory 512M
+  superstack run tripod/ -o out --align none           # frames already aligned
   superstack run big/*.tif -o out --depth float --compression zstd --threads 2
 )";
+
+constexpr const char *kAlignExamples = R"(
+examples:
+  superstack align burst/ -o transforms.json          # then: run burst/ -o out --transforms transforms.json
+  superstack align burst/ -o t.json --align affine --reference sharpest
+  superstack align burst/ -o t.json --mask person.png --on-align-failure fail
+)";
+
+constexpr const char *kAlignHelp =
+	"motion model: none, translation, euclidean, similarity, affine, homography (default homography: "
+	"handheld motion is mostly camera rotation, which maps a scene by a homography)";
 
 constexpr const char *kSynthExamples = R"(
 examples:
@@ -108,24 +124,83 @@ std::vector<Statistic> parse_statistics(const std::string &text)
 	return out;
 }
 
+Verbosity verbosity_of(bool quiet, bool verbose)
+{
+	return quiet ? Verbosity::quiet : verbose ? Verbosity::verbose : Verbosity::normal;
+}
+
+// --version and --help answer before anything else is checked.
+std::optional<HelpText> help_or_version(const po::variables_map &vm, const std::string &synopsis,
+	const po::options_description &desc, const char *examples)
+{
+	if (vm.count("version"))
+		return version_text();
+	if (vm.count("help"))
+		return HelpText{help_of(synopsis, desc, examples)};
+	return std::nullopt;
+}
+
+// What `run` and `align` both need: frames, an output, a sane thread count.
+void check_frames_and_output(const char *verb, const std::vector<std::string> &inputs, const std::string &out,
+	const char *output_name, int threads)
+{
+	if (inputs.empty())
+		throw_error(ExitCode::usage, "{}: no input frames given", verb);
+	if (out.empty())
+		throw_error(ExitCode::usage, "{}: -o {} is required", verb, output_name);
+	if (threads < 0 || threads > 1024)
+		throw_error(ExitCode::usage, "--threads must be between 0 and 1024");
+}
+
+// The alignment options `run` and `align` share.
+struct AlignFlags {
+	std::string model = "homography", mask, on_failure = "skip", reference;
+	double max_residual = 2.0;
+	void add_to(po::options_description &desc)
+	{
+		desc.add_options()
+			("reference", po::value(&reference), "reference frame: first, sharpest, an index from 0, or a file name (default: first)")
+			("align", po::value(&model)->default_value("homography"), kAlignHelp)
+			("mask", po::value(&mask), "image in the reference's geometry: pixels that are non-zero (or opaque, with alpha) are ignored by alignment")
+			("on-align-failure", po::value(&on_failure)->default_value("skip"), "a frame that cannot be aligned: skip it (named in a warning and the report) or fail")
+			("max-residual", po::value(&max_residual)->default_value(2.0), "reject a frame whose fit leaves more than this RMS residual, input pixels");
+	}
+	// Into RunOptions or AlignRunOptions (the same member names).
+	template <typename Options>
+	void apply_to(Options &o) const
+	{
+		if (!reference.empty())
+			o.reference = reference;
+		o.align = parse_motion_model(model);
+		if (!mask.empty())
+			o.mask = mask;
+		o.on_align_failure = parse_align_failure(on_failure);
+		if (!(max_residual > 0) || !std::isfinite(max_residual))
+			throw_error(ExitCode::usage, "--max-residual must be a number > 0 (got {})", max_residual);
+		o.max_residual = max_residual;
+	}
+};
+
 Command parse_run(const std::vector<std::string> &args)
 {
 	Command command;
 	RunOptions o;
 	bool quiet = false, verbose = false;
 	std::string out, kernel = "lanczos3", reduce = "mean,median", memory = "1G", compression = "none",
-			    bigtiff = "auto", depth = "16", reference, transforms, workdir;
+			    bigtiff = "auto", depth = "16", transforms, workdir;
 	std::vector<std::string> inputs;
+	AlignFlags align;
 	po::options_description desc("superstack run options");
 	add_common(desc, quiet, verbose);
 	desc.add_options()
 		("input", po::value(&inputs)->composing(), "frames: image files or directories")
-		("output,o", po::value(&out), "output folder (created if missing)")
-		("reference", po::value(&reference), "reference frame: an index from 0 or a file name (default: the first)")
+		("output,o", po::value(&out), "output folder (created if missing)");
+	align.add_to(desc);
+	desc.add_options()
 		("scale", po::value(&o.scale)->default_value(2.0), "output pixels per input pixel; any real >= 1 (1: plain stacking)")
 		("kernel", po::value(&kernel)->default_value("lanczos3"), "resampling: nearest, linear, cubic, lanczos3")
 		("reduce", po::value(&reduce)->default_value("mean,median"), "statistics to write, comma-separated: mean, median")
-		("transforms", po::value(&transforms), "per-frame transforms file (JSON); without it frames are taken as aligned")
+		("transforms", po::value(&transforms), "per-frame transforms file (JSON, e.g. from `superstack align`) instead of aligning")
 		("memory", po::value(&memory)->default_value("1G"), "memory budget for the reduction, e.g. 512M, 2G")
 		("threads", po::value(&o.threads)->default_value(0), "worker threads (0: one per core)")
 		("compression", po::value(&compression)->default_value("none"), "TIFF compression: none, lzw, deflate, zstd")
@@ -136,24 +211,16 @@ Command parse_run(const std::vector<std::string> &args)
 	po::positional_options_description pos;
 	pos.add("input", -1);
 	const auto vm = parse(desc, pos, args);
-	if (vm.count("version")) {
-		command.action = version_text();
+	if (auto text = help_or_version(vm, "usage: superstack run INPUT... -o OUTDIR [options]", desc, kRunExamples)) {
+		command.action = *text;
 		return command;
 	}
-	if (vm.count("help")) {
-		command.action = HelpText{help_of("usage: superstack run INPUT... -o OUTDIR [options]", desc, kRunExamples)};
-		return command;
-	}
-	if (inputs.empty())
-		throw_error(ExitCode::usage, "run: no input frames given");
-	if (out.empty())
-		throw_error(ExitCode::usage, "run: -o OUTDIR is required");
-	if (o.threads < 0 || o.threads > 1024)
-		throw_error(ExitCode::usage, "--threads must be between 0 and 1024");
+	check_frames_and_output("run", inputs, out, "OUTDIR", o.threads);
 	o.inputs = inputs;
 	o.out_dir = out;
-	if (!reference.empty())
-		o.reference = reference;
+	align.apply_to(o);
+	if (!transforms.empty() && !vm["align"].defaulted() && o.align != MotionModel::none)
+		throw_error(ExitCode::usage, "--transforms and --align exclude each other (the file's transforms are used as they are)");
 	if (!(o.scale >= 1.0 && o.scale <= 16.0))
 		throw_error(ExitCode::usage, "--scale must be between 1 and 16 (got {})", o.scale);
 	o.kernel = parse_kernel(kernel);
@@ -167,7 +234,44 @@ Command parse_run(const std::vector<std::string> &args)
 	if (!workdir.empty())
 		o.work_dir = workdir;
 	command.action = o;
-	command.verbosity = quiet ? Verbosity::quiet : verbose ? Verbosity::verbose : Verbosity::normal;
+	command.verbosity = verbosity_of(quiet, verbose);
+	return command;
+}
+
+Command parse_align(const std::vector<std::string> &args)
+{
+	Command command;
+	AlignRunOptions o;
+	bool quiet = false, verbose = false;
+	std::string out, workdir;
+	std::vector<std::string> inputs;
+	AlignFlags align;
+	po::options_description desc("superstack align options");
+	add_common(desc, quiet, verbose);
+	desc.add_options()
+		("input", po::value(&inputs)->composing(), "frames: image files or directories")
+		("output,o", po::value(&out), "the transforms file to write (JSON)");
+	align.add_to(desc);
+	desc.add_options()
+		("threads", po::value(&o.threads)->default_value(0), "worker threads (0: one per core)")
+		("work-dir", po::value(&workdir), "folder for the frame spool (default: the output file's folder)");
+	po::positional_options_description pos;
+	pos.add("input", -1);
+	const auto vm = parse(desc, pos, args);
+	if (auto text = help_or_version(vm, "usage: superstack align INPUT... -o TRANSFORMS.json [options]", desc, kAlignExamples)) {
+		command.action = *text;
+		return command;
+	}
+	check_frames_and_output("align", inputs, out, "TRANSFORMS.json", o.threads);
+	o.inputs = inputs;
+	o.output = out;
+	align.apply_to(o);
+	if (o.align == MotionModel::none)
+		throw_error(ExitCode::usage, "align: --align none estimates nothing");
+	if (!workdir.empty())
+		o.work_dir = workdir;
+	command.action = o;
+	command.verbosity = verbosity_of(quiet, verbose);
 	return command;
 }
 
@@ -188,6 +292,8 @@ Command parse_synth(const std::vector<std::string> &args)
 		("noise", po::value(&o.noise)->default_value(0.02), "noise sigma at mid-grey, as a fraction of full scale")
 		("max-shift", po::value(&o.max_shift)->default_value(16.0), "largest random shift, input pixels")
 		("max-rotation", po::value(&o.max_rotation)->default_value(2.0), "largest random rotation, degrees")
+		("max-scale", po::value(&o.max_scale)->default_value(0.0), "largest random zoom, relative (0.02: +-2%)")
+		("moving-object", po::value(&o.moving_object)->default_value(0.0), "area fraction of a bright square that moves between frames")
 		("seed", po::value(&seed)->default_value(1), "random seed")
 		("source", po::value(&source), "scene image at truth resolution (default: the built-in chart)")
 		("jpeg", po::bool_switch(&o.jpeg), "also write 8-bit JPEG frames");
@@ -206,7 +312,7 @@ Command parse_synth(const std::vector<std::string> &args)
 	if (!source.empty())
 		o.source = source;
 	command.action = o;
-	command.verbosity = quiet ? Verbosity::quiet : verbose ? Verbosity::verbose : Verbosity::normal;
+	command.verbosity = verbosity_of(quiet, verbose);
 	return command;
 }
 
@@ -236,7 +342,7 @@ Command parse_score(const std::vector<std::string> &args)
 	o.image = files[0];
 	o.truth = files[1];
 	command.action = o;
-	command.verbosity = quiet ? Verbosity::quiet : verbose ? Verbosity::verbose : Verbosity::normal;
+	command.verbosity = verbosity_of(quiet, verbose);
 	return command;
 }
 
@@ -255,6 +361,8 @@ Command parse_command_line(int argc, char **argv)
 		return Command{version_text(), Verbosity::normal};
 	if (verb == "run")
 		return parse_run(args);
+	if (verb == "align")
+		return parse_align(args);
 	if (verb == "synth")
 		return parse_synth(args);
 	if (verb == "score")

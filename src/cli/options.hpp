@@ -21,7 +21,7 @@ struct HelpText {
 };
 
 struct Command {
-	std::variant<HelpText, RunOptions, SynthOptions, ScoreCommand> action;
+	std::variant<HelpText, RunOptions, AlignRunOptions, SynthOptions, ScoreCommand> action;
 	Verbosity verbosity = Verbosity::normal;
 };
 

@@ -63,15 +63,26 @@ void ProgressBar::update(std::string_view stage, double fraction, double eta_sec
 	last_percent_ = percent;
 }
 
-void ProgressBar::note(std::string_view message)
+void ProgressBar::line(std::string_view text)
 {
-	if (verbosity_ != Verbosity::verbose)
-		return;
 	std::lock_guard lock(mutex_);
 	if (bar_open_)
 		std::fputc('\n', stderr);
 	bar_open_ = false;
-	fmt::print(stderr, "superstack: {}\n", message);
+	stage_.clear(); // the bar starts again below the line
+	fmt::print(stderr, "superstack: {}\n", text);
+}
+
+void ProgressBar::note(std::string_view message)
+{
+	if (verbosity_ == Verbosity::verbose)
+		line(message);
+}
+
+void ProgressBar::warn(std::string_view message)
+{
+	if (verbosity_ != Verbosity::quiet)
+		line(fmt::format("warning: {}", message));
 }
 
 } // namespace superstack::cli

@@ -17,6 +17,7 @@ public:
 	~ProgressBar() override;
 	void update(std::string_view stage, double fraction, double eta_seconds) override;
 	void note(std::string_view message) override;
+	void warn(std::string_view message) override;
 	void finish();
 
 private:
@@ -27,6 +28,8 @@ private:
 	bool bar_open_ = false;
 	int last_percent_ = -1;
 	std::chrono::steady_clock::time_point last_line_{};
+
+	void line(std::string_view text); // a line of its own, below an open bar
 };
 
 } // namespace superstack::cli
