@@ -136,8 +136,9 @@ def render(a):
     md.append("- **load**: 1-minute load average from /proc/loadavg just before and just after the "
               "command; each timed command waited (up to 60 s) for it to drop below 0.7.")
     md.append("- Page cache was warm: frames were generated (or read) just before; nobody dropped caches.")
-    md.append("- All tools take the frames as aligned (identity transforms): superstack is run "
-              "without `--transforms`, and the peers have no alignment step.")
+    md.append("- All tools take the frames as aligned (identity transforms): superstack runs with "
+              "`--align none` (the stacks have no motion), and the peers have no alignment step; "
+              "alignment is measured on its own (`bench/align.sh`, below).")
     md.append("")
     for case in CASE_ORDER:
         crow = [r for r in rows if r["case"] == case]
@@ -201,6 +202,12 @@ def render(a):
     md.append("")
     if notes and os.path.exists(notes):
         with open(notes) as f:
+            md.append(f.read().rstrip("\n"))
+        md.append("")
+    # The alignment benchmark (bench/align.sh) writes its own table beside this script.
+    align = os.path.join(os.path.dirname(os.path.abspath(__file__)), "align-results.md")
+    if os.path.exists(align):
+        with open(align) as f:
             md.append(f.read().rstrip("\n"))
         md.append("")
     md.append("## Exact commands")

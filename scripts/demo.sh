@@ -42,6 +42,6 @@ echo "PSNR / SSIM against the chart (higher is better):"
 "$bin" score "$demo/single/median.tif" "$demo/burst/truth.tif" --crop 16 | sed 's/^/  single frame        /'
 "$bin" score "$demo/stack/mean.tif" "$demo/burst/truth.tif" --crop 16 | sed 's/^/  aligned mean        /'
 "$bin" score "$demo/stack/median.tif" "$demo/burst/truth.tif" --crop 16 | sed 's/^/  aligned median      /'
-"$bin" score "$demo/oracle/median.tif" "$demo/burst/truth.tif" --crop 16 | sed 's/^/  oracle median      /'
+"$bin" score "$demo/oracle/median.tif" "$demo/burst/truth.tif" --crop 16 | sed 's/^/  oracle median       /'
 echo
 echo "demo: results are in $(pwd)/$demo/stack (mean.tif, median.tif, transforms.json); the burst is in $(pwd)/$demo/burst"

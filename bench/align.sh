@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# bench/align.sh -- alignment: superstack align against Hugin's align_image_stack, on synthetic
+# bursts with known transforms, side by side in the same run.
+#
+# Per case (frame size x motion): 5 frames made by `superstack synth` (noise 1%); each tool aligns
+# them to the first; precision is the RMS over a 16x16 grid of the distance between the estimated
+# and the true mapping (input pixels), per frame; time per frame is wall time / 4; peak RSS from
+# /usr/bin/time -v. Hugin's transforms come from its .pto (bench/pto_transforms.py).
+# Motions: `rotation` (the camera turns about its axis by up to 3 degrees: Hugin's own model) and
+# `similarity` (shift 40 px, rotation 3 degrees, zoom 2%: a flat scene moved; Hugin's rotation
+# model cannot follow a pure shift exactly, so it keeps a model error).
+# Writes bench/align-results.md (copied into RESULTS.md by report.py).
+#
+# usage: bench/align.sh [--sizes 6,24] [--work DIR]
+set -euo pipefail
+
+BENCH=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$BENCH/.." && pwd)
+SS=${SUPERSTACK:-$REPO/build/superstack}
+WORK=/tmp/superstack-bench/align
+SIZES=6,24
+while (($#)); do
+  case $1 in
+    --sizes) SIZES=$2; shift ;;
+    --work) WORK=$2; shift ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "align.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+bash "$REPO/scripts/install-missing.sh" hugin-tools time
+[ -x "$SS" ] || bash "$REPO/scripts/setup.sh"
+mkdir -p "$WORK"
+OUT=$BENCH/align-results.md
+ROWS=$WORK/rows.tsv
+: >"$ROWS"
+
+wait_quiet() { # up to 60 s for the 1-minute load to fall below 0.7
+  for _ in $(seq 12); do
+    awk '{exit !($1 < 0.7)}' /proc/loadavg && return 0
+    sleep 5
+  done
+}
+
+size_of() { case $1 in 6) echo 3000x2000 ;; 24) echo 6000x4000 ;; *) echo "$1" ;; esac; }
+
+for size in ${SIZES//,/ }; do
+  wh=$(size_of "$size")
+  for motion in rotation similarity; do
+    dir=$WORK/$size-$motion
+    if [ ! -f "$dir/transforms.json" ]; then
+      rm -rf "$dir"
+      if [ "$motion" = rotation ]; then flags="--max-shift 0 --max-rotation 3"; else flags="--max-shift 40 --max-rotation 3 --max-scale 0.02"; fi
+      # shellcheck disable=SC2086
+      "$SS" synth -o "$dir" --frames 5 --size "$wh" --noise 0.01 --seed 5 $flags -q
+    fi
+    frames=("$dir"/frame_00{0,1,2,3,4}.tif)
+    wait_quiet
+    /usr/bin/time -v -o "$dir/ss.time" "$SS" align "${frames[@]}" -o "$dir/ss.json" -q
+    wait_quiet
+    (cd "$dir" && /usr/bin/time -v -o hugin.time align_image_stack -m -f 50 -p hugin.pto \
+      frame_000.tif frame_001.tif frame_002.tif frame_003.tif frame_004.tif >hugin.log 2>&1)
+    python3 "$BENCH/pto_transforms.py" "$dir/hugin.pto" "$dir/hugin.json"
+    for tool in ss hugin; do
+      python3 - "$dir/transforms.json" "$dir/$tool.json" "$dir/$tool.time" "$wh" "$size" "$motion" "$tool" >>"$ROWS" <<'PY'
+import json, math, re, sys
+truth_file, est_file, time_file, wh, size, motion, tool = sys.argv[1:]
+w, h = map(int, wh.split("x"))
+truth = {f["file"].split("/")[-1]: f["matrix"] for f in json.load(open(truth_file))["frames"]}
+def apply(m, x, y):
+    d = m[2][0] * x + m[2][1] * y + m[2][2]
+    return ((m[0][0] * x + m[0][1] * y + m[0][2]) / d, (m[1][0] * x + m[1][1] * y + m[1][2]) / d)
+errors = []
+for f in json.load(open(est_file))["frames"]:
+    name = f["file"].split("/")[-1]
+    if name == "frame_000.tif":
+        continue
+    t = truth[name]
+    s = [sum((a - b) ** 2 for a, b in zip(apply(f["matrix"], x, y), apply(t, x, y)))
+         for x in [(w - 1) * i / 15 for i in range(16)] for y in [(h - 1) * j / 15 for j in range(16)]]
+    errors.append(math.sqrt(sum(s) / len(s)))
+text = open(time_file).read()
+wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", text).group(1).split(":")
+seconds = sum(float(p) * 60 ** i for i, p in enumerate(reversed(wall)))
+rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1)) / 1024
+name = {"ss": "superstack align", "hugin": "Hugin align_image_stack -m"}[tool]
+print(f"{size} MP\t{motion}\t{name}\t{max(errors):.4f}\t{sum(errors) / len(errors):.4f}\t{seconds / 4:.2f}\t{rss:.0f}")
+PY
+    done
+  done
+done
+
+{
+  echo "## Alignment: superstack align vs Hugin align_image_stack"
+  echo
+  echo "Made by \`bench/align.sh\` on $(date -u +%Y-%m-%d) ($(nproc) cores; $("$SS" --version); $(align_image_stack 2>&1 | grep -m1 -o 'Version [^ ]*' || echo 'align_image_stack'))."
+  echo "5 frames per case (noise 1%), aligned to the first. Error: RMS over a 16x16 grid of the distance"
+  echo "between the estimated and true mappings, input pixels (worst and mean of the 4 frames). Time per"
+  echo "frame: wall / 4, decoding included. Hugin: \`align_image_stack -m -f 50 -p\`, transforms read from"
+  echo "its .pto by \`bench/pto_transforms.py\`."
+  echo
+  echo "| frames | motion | tool | worst error px | mean error px | s per frame | peak RSS MiB |"
+  echo "|---|---|---|---|---|---|---|"
+  awk -F'\t' '{printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7}' "$ROWS"
+  echo
+} >"$OUT"
+echo "align.sh: wrote $OUT"
+# RESULTS.md takes the table in (report.py reads align-results.md) when the stacking results exist.
+TSV=/tmp/superstack-bench/results.tsv
+if [ -f "$TSV" ]; then
+  python3 "$BENCH/report.py" render "$TSV" /tmp/superstack-bench/machine.txt /tmp/superstack-bench/commands.sh \
+    "$BENCH/RESULTS.md" "$BENCH/notes.md"
+fi
