@@ -178,11 +178,4 @@ vips::VImage working_luminance(const vips::VImage &working, bool alpha)
 		.cast(VIPS_FORMAT_FLOAT);
 }
 
-vips::VImage working_alpha(const vips::VImage &working, bool alpha)
-{
-	if (alpha)
-		return working.extract_band(working.bands() - 1);
-	return (working.extract_band(0) * 0.0 + 1.0).cast(VIPS_FORMAT_FLOAT);
-}
-
 } // namespace superstack

@@ -38,10 +38,9 @@ FrameInfo probe_frame(const std::filesystem::path &file);
 // float [0,1], premultiplied alpha as the last band when the frame has one.
 vips::VImage open_working_frame(const FrameInfo &info, int reference_colour_bands, Spool &spool);
 
-// The luminance (Rec. 709 weights; premultiplied when the frame has alpha) of a working image, and its
-// alpha band (1 when it has none). Lazy, 1 band float.
+// The luminance (Rec. 709 weights; premultiplied when the frame has alpha) of a working image.
+// Lazy, 1 band float.
 vips::VImage working_luminance(const vips::VImage &working, bool alpha);
-vips::VImage working_alpha(const vips::VImage &working, bool alpha);
 
 // The value that means "full scale" for a band format (255 for 8-bit, 65535 for 16-bit, 1 for float).
 double format_full_scale(VipsBandFormat format);

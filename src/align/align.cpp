@@ -581,7 +581,7 @@ std::string implausibility(const Matrix3 &t, int rw, int rh, int fw, int fh)
 VImage lum_alpha_of(const AlignFrame &f)
 {
 	const VImage lum = working_luminance(f.working, f.alpha);
-	return f.alpha ? VImage::bandjoin({lum, working_alpha(f.working, true)}) : lum;
+	return f.alpha ? VImage::bandjoin({lum, f.working.extract_band(f.working.bands() - 1)}) : lum;
 }
 
 struct Reference {

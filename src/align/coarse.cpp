@@ -34,9 +34,9 @@ Grey canvas_of(const Grey &p, int size)
 	c.pixels.assign(static_cast<std::size_t>(size) * size, 0.0f);
 	const int ox = (size - p.width) / 2, oy = (size - p.height) / 2;
 	for (int y = 0; y < p.height; y++) {
-		const double wy = 0.5 - 0.5 * std::cos(2 * std::numbers::pi * (y + 0.5) / p.height);
+		const double wy = hann(y, p.height);
 		for (int x = 0; x < p.width; x++) {
-			const double wx = 0.5 - 0.5 * std::cos(2 * std::numbers::pi * (x + 0.5) / p.width);
+			const double wx = hann(x, p.width);
 			c.pixels[static_cast<std::size_t>(y + oy) * size + x + ox] = static_cast<float>((p.at(x, y) - mean) * wx * wy);
 		}
 	}

@@ -3,7 +3,6 @@
 #include "solve.hpp"
 
 #include <cmath>
-#include <numbers>
 #include <optional>
 
 namespace superstack::align {
@@ -12,10 +11,10 @@ LucasKanade::LucasKanade(const Grey &r, const std::vector<float> *weight) : refe
 {
 	weight_.assign(static_cast<std::size_t>(r.width) * r.height, 0.0);
 	for (int y = 1; y + 1 < r.height; y++) {
-		const double wy = 0.5 - 0.5 * std::cos(2 * std::numbers::pi * (y + 0.5) / r.height);
+		const double wy = hann(y, r.height);
 		for (int x = 1; x + 1 < r.width; x++) {
 			const std::size_t i = static_cast<std::size_t>(y) * r.width + x;
-			const double wx = 0.5 - 0.5 * std::cos(2 * std::numbers::pi * (x + 0.5) / r.width);
+			const double wx = hann(x, r.width);
 			weight_[i] = wx * wy * (weight ? (*weight)[i] : 1.0f);
 		}
 	}

@@ -9,7 +9,6 @@
 #include <cmath>
 #include <cstring>
 #include <complex>
-#include <numbers>
 
 namespace superstack::align {
 
@@ -19,9 +18,9 @@ std::vector<double> window_of(int width, int height, const PhaseOptions &o, cons
 {
 	std::vector<double> w(static_cast<std::size_t>(width) * height);
 	for (int y = 0; y < height; y++) {
-		const double wy = o.window_y ? 0.5 - 0.5 * std::cos(2 * std::numbers::pi * (y + 0.5) / height) : 1.0;
+		const double wy = o.window_y ? hann(y, height) : 1.0;
 		for (int x = 0; x < width; x++) {
-			const double wx = o.window_x ? 0.5 - 0.5 * std::cos(2 * std::numbers::pi * (x + 0.5) / width) : 1.0;
+			const double wx = o.window_x ? hann(x, width) : 1.0;
 			const std::size_t i = static_cast<std::size_t>(y) * width + x;
 			w[i] = wx * wy * (weight ? (*weight)[i] : 1.0f);
 		}

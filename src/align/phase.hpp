@@ -10,7 +10,9 @@
 
 #include <vips/vips8>
 
+#include <cmath>
 #include <mutex>
+#include <numbers>
 #include <vector>
 
 namespace superstack::align {
@@ -25,6 +27,13 @@ struct Grey {
 // (borrowing its pixels: the Grey must outlive the image's use).
 Grey grey_of(const vips::VImage &image);
 vips::VImage image_of(const Grey &grey);
+
+// The Hann window's weight at sample i of n (0 at the ends, 1 in the middle), the taper every
+// patch comparison here uses.
+inline double hann(int i, int n)
+{
+	return 0.5 - 0.5 * std::cos(2 * std::numbers::pi * (i + 0.5) / n);
+}
 
 struct Shift {
 	double dx = 0, dy = 0;
