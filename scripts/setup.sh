@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(g++ meson ninja-build pkg-config libvips-dev libboost-program-options-dev libfmt-dev
-          nlohmann-json3-dev doctest-dev libtiff-dev libexif-dev)
+          nlohmann-json3-dev doctest-dev libtiff-dev libexif-dev libfftw3-dev)
 bash scripts/install-missing.sh "${packages[@]}"
 
 # Quiet when it works; the whole log when it does not.

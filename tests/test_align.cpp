@@ -203,6 +203,28 @@ TEST_CASE("fit: RANSAC and reweighting find the model through 30% gross outliers
 	}
 }
 
+TEST_CASE("fit: the simplest sufficient model is the true one, through noise and outliers")
+{
+	std::mt19937 rng(9);
+	std::uniform_real_distribution<double> big(5, 60);
+	RobustOptions options;
+	options.min_sigma = 0.01;
+	for (const double noise : {0.01, 0.05}) {
+		for (MotionModel model : kModels) {
+			CAPTURE(noise);
+			CAPTURE(motion_model_name(model));
+			const Matrix3 truth = random_model(model, rng);
+			auto points = correspondences(truth, 120, noise, rng);
+			for (std::size_t i = 0; i < points.size(); i += 5) // 20% gross outliers
+				points[i].frame.x += big(rng);
+			const RobustFit general = fit_robust(MotionModel::homography, points, options);
+			const auto [chosen, fit] = simplest_sufficient(MotionModel::homography, points, general, options);
+			CHECK(chosen == model);
+			CHECK(mapping_rms(fit.matrix, truth, 640, 480) < 3 * noise);
+		}
+	}
+}
+
 // Smooth random texture (libvips gaussnoise, blurred): broadband, like a photograph.
 Grey noise_texture(int width, int height, int seed, double blur)
 {

@@ -1,6 +1,8 @@
 // coarse -- Fourier-Mellin rotation and scale, then a global phase correlation for the shift.
 #include "coarse.hpp"
 
+#include "fft.hpp"
+
 #include "superstack/geometry.hpp"
 #include "superstack/warp.hpp"
 
@@ -8,6 +10,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <complex>
 #include <cmath>
 #include <cstring>
 #include <numbers>
@@ -61,19 +64,23 @@ Grey log_polar_spectrum(const Grey &canvas, double &log_step)
 			p[1] = static_cast<float>(c + r * std::sin(t));
 		}
 	}
-	std::vector<float> highpass(static_cast<std::size_t>(n) * n);
+	// log(1 + |F|) with the zero frequency moved to (c, c), times the high-pass; the half spectrum
+	// holds the rest by symmetry, |F(-u, -v)| = |F(u, v)|.
+	const Spectrum spectrum = forward_fft(std::vector<double>(canvas.pixels.begin(), canvas.pixels.end()), n, n);
+	const int half = n / 2 + 1;
+	std::vector<float> weighted(static_cast<std::size_t>(n) * n);
 	for (int y = 0; y < n; y++)
 		for (int x = 0; x < n; x++) {
+			const int u = (x + n / 2) % n, v = (y + n / 2) % n; // the frequency shown at (x, y)
+			const std::complex<double> f = u < half ? spectrum[static_cast<std::size_t>(v) * half + u]
+								: spectrum[static_cast<std::size_t>((n - v) % n) * half + (n - u)];
 			const double xi = (x - c) / n, eta = (y - c) / n;
 			const double q = std::cos(std::numbers::pi * xi) * std::cos(std::numbers::pi * eta);
-			highpass[static_cast<std::size_t>(y) * n + x] = static_cast<float>((1 - q) * (2 - q));
+			weighted[static_cast<std::size_t>(y) * n + x] = static_cast<float>(std::log(1 + std::abs(f)) * (1 - q) * (2 - q));
 		}
-	const VImage hp = VImage::new_from_memory(highpass.data(), highpass.size() * sizeof(float), n, n, 1, VIPS_FORMAT_FLOAT);
+	const VImage image = VImage::new_from_memory(weighted.data(), weighted.size() * sizeof(float), n, n, 1, VIPS_FORMAT_FLOAT);
 	const VImage idx = VImage::new_from_memory(index.data(), index.size() * sizeof(float), kAngles, kRadii, 2, VIPS_FORMAT_FLOAT);
-	std::lock_guard lock(fft_mutex()); // libvips' fwfft plans with FFTW when built
-	const VImage magnitude = image_of(canvas).fwfft().abs().wrap().cast(VIPS_FORMAT_FLOAT);
-	const VImage weighted = (magnitude + 1.0).log() * hp;
-	return grey_of(weighted.mapim(idx, VImage::option()->set("interpolate", vips::VInterpolate::new_from_name("bilinear"))));
+	return grey_of(image.mapim(idx, VImage::option()->set("interpolate", vips::VInterpolate::new_from_name("bilinear"))));
 }
 
 } // namespace

@@ -1,7 +1,7 @@
 // coarse -- a first similarity between two small proxies, robust to large motion and exposure.
 //
 // Fourier-Mellin: the magnitude of a spectrum ignores shifts, and in log-polar coordinates a rotation
-// and a zoom of the image become a plain shift, found by phase correlation (libvips: fwfft, mapim).
+// and a zoom of the image become a plain shift, found by phase correlation (fft.hpp, libvips mapim).
 // With rotation and scale known, a phase correlation of the whole proxies gives the shift. Three
 // candidates are tried (the estimate, the same turned by 180 degrees, and no rotation at all); the one
 // whose shift peak is strongest wins. Memory: a few complex copies of a proxy (512 x 512 at most).

@@ -303,47 +303,34 @@ int parameters(MotionModel model)
 } // namespace
 
 std::pair<MotionModel, RobustFit> simplest_sufficient(MotionModel most_general, const std::vector<Correspondence> &points,
-	const RobustFit &fit)
+	const RobustFit &fit, const RobustOptions &options)
 {
-	constexpr double kPenalty = 4.0; // per parameter: between AIC (2) and BIC (ln of 2n, about 5)
-	std::vector<Correspondence> inliers;
-	for (std::size_t i = 0; i < points.size(); i++)
-		if (fit.inlier[i])
-			inliers.push_back(points[i]);
-	const int n = static_cast<int>(inliers.size());
-	auto rss_of = [&](const Matrix3 &m) {
-		double rss = 0;
-		for (const auto &c : inliers)
-			rss += std::pow(transfer_error(m, c), 2);
-		return rss;
-	};
-	const int kmax = parameters(most_general);
-	if (!fit.ok || 2 * n <= kmax + 2)
+	constexpr double kTruncation = 9.21; // chi-square, 2 degrees of freedom, 99%
+	const int n = static_cast<int>(points.size());
+	if (!fit.ok || fit.inliers < 2)
 		return {most_general, fit};
-	const double sigma2 = std::max(rss_of(fit.matrix) / (2 * n - kmax), 1e-8);
+	// The per-axis noise variance from the most general model's inliers.
+	const double s2 = std::max(fit.rms * fit.rms / 2, 1e-10);
+	auto score = [&](const RobustFit &f, MotionModel m) {
+		double cost = 0;
+		for (double e : f.residual)
+			cost += std::min(e * e / s2, kTruncation);
+		return cost + 2 * std::log(std::max(n, 2)) * parameters(m);
+	};
 	MotionModel best = most_general;
-	double best_score = rss_of(fit.matrix) / sigma2 + kPenalty * kmax;
-	Matrix3 best_matrix = fit.matrix;
+	RobustFit best_fit = fit;
+	double best_score = score(fit, most_general);
 	for (MotionModel m : {MotionModel::translation, MotionModel::euclidean, MotionModel::similarity, MotionModel::affine}) {
-		if (parameters(m) >= kmax)
+		if (parameters(m) >= parameters(most_general))
 			break;
-		const auto candidate = fit_least_squares(m, inliers);
-		if (!candidate)
+		RobustFit candidate = fit_robust(m, points, options);
+		if (!candidate.ok)
 			continue;
-		const double score = rss_of(*candidate) / sigma2 + kPenalty * parameters(m);
-		if (score < best_score)
-			best = m, best_score = score, best_matrix = *candidate;
+		const double sc = score(candidate, m);
+		if (sc < best_score)
+			best = m, best_score = sc, best_fit = std::move(candidate);
 	}
-	RobustFit out = fit;
-	out.matrix = best_matrix;
-	double sum = 0;
-	for (std::size_t i = 0; i < points.size(); i++) {
-		out.residual[i] = transfer_error(best_matrix, points[i]);
-		if (out.inlier[i])
-			sum += out.residual[i] * out.residual[i];
-	}
-	out.rms = out.inliers ? std::sqrt(sum / out.inliers) : 0.0;
-	return {best, out};
+	return {best, best_fit};
 }
 
 } // namespace superstack::align

@@ -48,12 +48,15 @@ struct RobustFit {
 
 RobustFit fit_robust(MotionModel model, const std::vector<Correspondence> &points, const RobustOptions &options);
 
-// The simplest model, up to `most_general`, that explains the inliers of `fit` about as well as the
-// most general one: the least RSS / sigma^2 + penalty x parameters (an information criterion; sigma^2
-// from the most general fit). Extra parameters that only follow noise cost precision far from the
-// patches (measured: a homography fitted to a similarity motion doubles the error at the corners).
-// Returns the model and its least-squares fit on the same inliers, with rms recomputed.
+// The simplest model, up to `most_general`, that explains the correspondences about as well as the
+// most general one. Each model gets its own robust fit (so none is judged on the inliers another
+// chose: a homography's inliers include the few points it bent to reach), scored on every point by a
+// truncated chi-square (the squared residual over the per-axis noise variance of `fit`, capped at the
+// 99% point, so an outlier costs the same to every model) plus ln(n) per parameter (BIC). Extra
+// parameters that only follow noise or a few contaminated patches cost precision far from the
+// patches (measured: with a moving object or a mask leaving part of the frame without patches, a
+// homography fitted to a similarity motion missed by 0.09 px at the corners, the similarity by 0.02).
 std::pair<MotionModel, RobustFit> simplest_sufficient(MotionModel most_general, const std::vector<Correspondence> &points,
-	const RobustFit &fit);
+	const RobustFit &fit, const RobustOptions &options);
 
 } // namespace superstack::align

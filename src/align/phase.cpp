@@ -1,5 +1,7 @@
-// phase -- windowed, low-pass weighted phase correlation on libvips' FFT.
+// phase -- windowed, low-pass weighted phase correlation.
 #include "phase.hpp"
+
+#include "fft.hpp"
 
 #include "superstack/error.hpp"
 
@@ -63,50 +65,7 @@ vips::VImage image_of(const Grey &g)
 		g.height, 1, VIPS_FORMAT_FLOAT);
 }
 
-std::mutex &fft_mutex()
-{
-	static std::mutex m;
-	return m;
-}
-
 namespace {
-
-// libvips computes a transform when the operation is built: the lock covers the whole call.
-std::vector<std::complex<double>> forward_fft(const std::vector<double> &data, int width, int height)
-{
-	std::lock_guard lock(fft_mutex());
-	vips::VImage in = vips::VImage::new_from_memory(const_cast<double *>(data.data()), data.size() * sizeof(double),
-		width, height, 1, VIPS_FORMAT_DOUBLE);
-	vips::VImage spectrum = in.fwfft().cast(VIPS_FORMAT_DPCOMPLEX);
-	std::size_t bytes = 0;
-	void *mem = spectrum.write_to_memory(&bytes);
-	std::vector<std::complex<double>> out(static_cast<std::size_t>(width) * height);
-	if (bytes != out.size() * sizeof(std::complex<double>)) {
-		g_free(mem);
-		throw_error(ExitCode::processing, "fwfft returned {} bytes for a {}x{} patch", bytes, width, height);
-	}
-	std::memcpy(out.data(), mem, bytes);
-	g_free(mem);
-	return out;
-}
-
-std::vector<double> inverse_fft(std::vector<std::complex<double>> &spectrum, int width, int height)
-{
-	std::lock_guard lock(fft_mutex());
-	vips::VImage in = vips::VImage::new_from_memory(spectrum.data(), spectrum.size() * sizeof(std::complex<double>),
-		width, height, 1, VIPS_FORMAT_DPCOMPLEX);
-	vips::VImage surface = in.invfft(vips::VImage::option()->set("real", true)).cast(VIPS_FORMAT_DOUBLE);
-	std::size_t bytes = 0;
-	void *mem = surface.write_to_memory(&bytes);
-	std::vector<double> out(static_cast<std::size_t>(width) * height);
-	if (bytes != out.size() * sizeof(double)) {
-		g_free(mem);
-		throw_error(ExitCode::processing, "invfft returned {} bytes for a {}x{} patch", bytes, width, height);
-	}
-	std::memcpy(out.data(), mem, bytes);
-	g_free(mem);
-	return out;
-}
 
 // Signed frequency of index i on an n-point FFT, in cycles per pixel.
 double frequency(int i, int n)
@@ -138,12 +97,15 @@ Shift phase_correlate(const Grey &a, const Grey &b, const PhaseOptions &o, const
 	const std::vector<double> win = window_of(w, h, o, weight);
 	const auto fa = forward_fft(tapered(a, win), w, h);
 	const auto fb = forward_fft(tapered(b, win), w, h);
-	std::vector<std::complex<double>> cross(fa.size());
+	// Half spectra: column x stands for itself and, when 0 < x < w/2 (or x = w/2 with w odd), for
+	// its mirror -x too, which the weight total counts.
+	const int half = w / 2 + 1;
+	Spectrum cross(fa.size());
 	double total = 0;
 	const double k = o.cutoff > 0 ? 1.0 / (2 * o.cutoff * o.cutoff) : 0.0;
 	for (int y = 0; y < h; y++)
-		for (int x = 0; x < w; x++) {
-			const std::size_t i = static_cast<std::size_t>(y) * w + x;
+		for (int x = 0; x < half; x++) {
+			const std::size_t i = static_cast<std::size_t>(y) * half + x;
 			const std::complex<double> c = fa[i] * std::conj(fb[i]);
 			const double magnitude = std::abs(c);
 			if (magnitude <= 1e-30 || (x == 0 && y == 0)) {
@@ -159,7 +121,7 @@ Shift phase_correlate(const Grey &a, const Grey &b, const PhaseOptions &o, const
 			// b(x) = a(x - d): A conj(B) = |A|^2 e^{+i 2 pi f d}, whose inverse peaks at -d; the
 			// conjugate's peaks at +d.
 			cross[i] = std::conj(c) / magnitude * g;
-			total += g;
+			total += (x == 0 || 2 * x == w) ? g : 2 * g;
 		}
 	const std::vector<double> surface = inverse_fft(cross, w, h);
 	std::size_t best = 0;
@@ -172,8 +134,7 @@ Shift phase_correlate(const Grey &a, const Grey &b, const PhaseOptions &o, const
 	const double c = at(px, py);
 	s.dx = (px <= w / 2 ? px : px - w) + peak_offset(at(px - 1, py), c, at(px + 1, py));
 	s.dy = (py <= h / 2 ? py : py - h) + peak_offset(at(px, py - 1), c, at(px, py + 1));
-	// libvips' invfft does not divide by the number of points: the sum of the weights is the value
-	// a perfect match reaches.
+	// The inverse is not normalised: the sum of the weights is the value a perfect match reaches.
 	s.peak = total > 0 ? c / total : 0.0;
 	return s;
 }

@@ -1,17 +1,16 @@
 // phase -- the shift between two equal-size patches, by phase correlation with subpixel peak fitting.
 //
 // Both patches have their (window-weighted) mean removed and are tapered by a window (Hann, times an
-// optional per-pixel weight such as a mask), transformed with libvips' fwfft, and their normalised
-// cross-power spectrum is weighted by a Gaussian low-pass (noise and aliasing live in the highest
-// frequencies; pure phase correlation would weigh them as much as the signal) before libvips'
-// invfft. The peak is refined by a parabola through its neighbours along each axis. Gain and offset
-// differences between the patches do not matter. Memory: a few complex copies of the patch.
+// optional per-pixel weight such as a mask), transformed (fft.hpp), and their normalised cross-power
+// spectrum is weighted by a Gaussian low-pass (noise and aliasing live in the highest frequencies;
+// pure phase correlation would weigh them as much as the signal) before the inverse transform. The
+// peak is refined by a Gaussian (else a parabola) through its neighbours along each axis. Gain and
+// offset differences between the patches do not matter. Memory: a few complex copies of the patch.
 #pragma once
 
 #include <vips/vips8>
 
 #include <cmath>
-#include <mutex>
 #include <numbers>
 #include <vector>
 
@@ -49,10 +48,6 @@ struct PhaseOptions {
 // patches' size) multiplies the window.
 Shift phase_correlate(const Grey &a, const Grey &b, const PhaseOptions &options = {},
 	const std::vector<float> *weight = nullptr);
-
-// libvips 8.14's fwfft/invfft plan with FFTW from the calling thread without a lock, and FFTW's
-// planner is not thread-safe: every evaluation of a libvips FFT takes this lock.
-std::mutex &fft_mutex();
 
 // Normalised cross-correlation of two patches under the same window as phase_correlate.
 double window_ncc(const Grey &a, const Grey &b, const std::vector<float> *weight = nullptr);
