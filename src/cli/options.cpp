@@ -61,6 +61,7 @@ examples:
   superstack synth -o burst/                           # 16 frames of 640x480, scale 2, noise 2%
   superstack synth -o burst --frames 8 --size 1920x1080 --noise 0.01 --seed 7
   superstack synth -o burst --source photo.tif --scale 2 --jpeg
+  superstack synth -o burst --moving-object 0.05 --moving-frames 6 --moving-texture   # a ghost to remove
 )";
 
 constexpr const char *kScoreExamples = R"(
@@ -340,6 +341,8 @@ Command parse_synth(const std::vector<std::string> &args)
 		("max-rotation", po::value(&o.max_rotation)->default_value(2.0), "largest random rotation, degrees")
 		("max-scale", po::value(&o.max_scale)->default_value(0.0), "largest random zoom, relative (0.02: +-2%)")
 		("moving-object", po::value(&o.moving_object)->default_value(0.0), "area fraction of a bright square that moves between frames")
+		("moving-frames", po::value(&o.moving_frames)->default_value(0), "0: the object is in every frame; K: only in K frames, crossing the frame")
+		("moving-texture", po::bool_switch(&o.moving_texture), "the moving object is a textured patch, not a flat square")
 		("seed", po::value(&seed)->default_value(1), "random seed")
 		("source", po::value(&source), "scene image at truth resolution (default: the built-in chart)")
 		("jpeg", po::bool_switch(&o.jpeg), "also write 8-bit JPEG frames");

@@ -204,7 +204,7 @@ inline Estimate winsorized_clip_inplace(float *v, std::uint32_t n, double kappa,
 }
 
 // The number of samples trimmed from each end: floor(trim * n), but always leaving at least one
-// sample. (trim * n is nudged by 1e-9 first so that, say, 0.15 * 20 trims 3, not 2.)
+// sample. (trim * n is nudged by 1e-9 first: 0.29 * 100 is 28.999999999999996 in doubles, and trims 29.)
 inline std::uint32_t trimmed_per_side(std::uint32_t n, double trim)
 {
 	if (n == 0)

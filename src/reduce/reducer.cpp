@@ -355,6 +355,10 @@ int reducer_generate(VipsRegion *out, void *seq, void *a, void *, gboolean *)
 		const std::size_t px = static_cast<std::size_t>(tile.width) * tile.height;
 		std::fill_n(s->counts.begin(), px, 0u);
 		std::fill_n(s->sums.begin(), px * r->spec.colour_bands, 0.0);
+		if (r->running.weighted) {
+			std::fill_n(s->weighted_sums.begin(), px * r->spec.colour_bands, 0.0);
+			std::fill_n(s->weight_sums.begin(), px, 0.0);
+		}
 		for (const StackFrame &frame : r->frames) {
 			if (cancel_requested()) {
 				vips_error("superstack", "%s", "interrupted");
