@@ -135,16 +135,15 @@ std::vector<Statistic> parse_statistics(const std::string &text)
 // The options of the rejecting and weighted statistics, which only those statistics read: giving one
 // that no requested statistic reads is a mistake worth a usage error.
 struct StatisticFlags {
-	double kappa = 3.0, trim = 0.2;
-	int iterations = 5;
+	ClipOptions clip; // its defaults are the options'
 	std::string weight = "noise";
 	bool save_rejects = false;
 	void add_to(po::options_description &desc)
 	{
 		desc.add_options()
-			("kappa", po::value(&kappa)->default_value(3.0), "sigma-clip, winsorized: reject samples beyond kappa sigma of the median (> 0)")
-			("iterations", po::value(&iterations)->default_value(5), "sigma-clip, winsorized: at most this many rejection passes (1 to 100)")
-			("trim", po::value(&trim)->default_value(0.2, "0.2"), "trimmed: fraction of the samples dropped at each end, in [0, 0.5)")
+			("kappa", po::value(&clip.kappa)->default_value(clip.kappa, fmt::format("{}", clip.kappa)), "sigma-clip, winsorized: reject samples beyond kappa sigma of the median (> 0)")
+			("iterations", po::value(&clip.iterations)->default_value(clip.iterations), "sigma-clip, winsorized: at most this many rejection passes (1 to 100)")
+			("trim", po::value(&clip.trim)->default_value(clip.trim, fmt::format("{}", clip.trim)), "trimmed: fraction of the samples dropped at each end, in [0, 0.5)")
 			("weight", po::value(&weight)->default_value("noise"), "weighted: frame weight, noise (inverse noise variance) or sharpness")
 			("save-rejects", po::bool_switch(&save_rejects), "also write rejects.tif: per pixel, the samples each rejecting statistic left out");
 	}
@@ -162,7 +161,7 @@ struct StatisticFlags {
 		only_for("iterations", {Statistic::sigma_clip, Statistic::winsorized}, "sigma-clip and winsorized");
 		only_for("trim", {Statistic::trimmed}, "trimmed");
 		only_for("weight", {Statistic::weighted}, "weighted");
-		o.clip = {kappa, iterations, trim}; // their ranges, and --save-rejects, are checked by run_stack
+		o.clip = clip; // its ranges, and --save-rejects, are checked by run_stack
 		o.weight = parse_frame_weight(weight);
 		o.save_rejects = save_rejects;
 	}

@@ -71,7 +71,13 @@ std::string_view statistic_name(Statistic statistic)
 
 std::string_view statistic_names()
 {
-	return "mean, median, sigma-clip, winsorized, trimmed, weighted, min, max";
+	static const std::string names = [] {
+		std::string all;
+		for (const auto &info : kStatistics)
+			all += (all.empty() ? "" : ", ") + std::string(info.name);
+		return all;
+	}();
+	return names;
 }
 
 bool needs_all_samples(Statistic statistic)
