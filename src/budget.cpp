@@ -14,14 +14,14 @@ std::uint64_t thread_bytes_for_tile(const BudgetRequest &r, int tile)
 	const std::uint64_t px = static_cast<std::uint64_t>(tile) * tile;
 	const std::uint64_t c = r.colour_bands;
 	const std::uint64_t samples = r.order_statistics ? px * r.frames * c * 4 : 0;
-	const std::uint64_t running = px * (c * 8 + 4);
+	const std::uint64_t running = px * static_cast<std::uint64_t>(r.running_bytes_per_pixel);
 	// The warp chain of one frame: the warped tile (C+1 float bands), and about five buffers of the
 	// input window (tile/scale plus the 6-tap kernel's reach) along cast/convert/premultiply steps.
 	// libvips keeps freed buffers per thread for reuse, so count the chain twice.
 	const std::uint64_t window = static_cast<std::uint64_t>(std::ceil(tile / std::max(1.0, r.scale))) + 8;
 	const std::uint64_t chain = px * (c + 1) * 4 + 5 * window * window * (c + 1) * 4;
 	// The output region the sink asks for (all outputs, float) and a reduce scratch column.
-	const std::uint64_t out = px * (2 * c + 1) * 4 + static_cast<std::uint64_t>(r.frames) * 4;
+	const std::uint64_t out = px * static_cast<std::uint64_t>(r.reduced_bands) * 4 + static_cast<std::uint64_t>(r.frames) * 4;
 	return samples + running + 2 * chain + out;
 }
 

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <thread>
 
 namespace superstack {
@@ -60,52 +61,42 @@ void ensure_writable_dir(const fs::path &dir)
 		throw_error(ExitCode::processing, "{}: output folder is not writable", dir.string());
 }
 
-// Writes one file per statistic (and the coverage map). The reduced image is encoded whole, in one
-// operation: taking it apart first would make libvips compute every tile once per part. With a single
-// output it is saved directly; with several, the encoded image is written once to a work file (one
-// pass over the stack) and each output streams out of that.
-void write_outputs(const vips::VImage &reduced, const RunOptions &o, int colour_bands, const vips::VImage &reference,
-	const fs::path &work, Progress &progress, RunResult &result)
+// Writes one file per band group (each statistic, the coverage and the reject map). The reduced
+// image is encoded whole, in one operation: taking it apart first would make libvips compute every
+// tile once per part. With a single output it is saved directly; with several, the encoded image is
+// written once to a work file (one pass over the stack) and each output streams out of that.
+void write_outputs(const vips::VImage &reduced, const RunOptions &o, const std::vector<BandGroup> &groups,
+	const vips::VImage &reference, const fs::path &work, Progress &progress, RunResult &result)
 {
-	const int c = colour_bands;
-	const auto &stats = o.statistics;
-	const int groups = static_cast<int>(stats.size()) + (o.save_coverage ? 1 : 0);
 	const VipsBandFormat stored = o.save.depth == Depth::f32 ? VIPS_FORMAT_FLOAT
 		: o.save.depth == Depth::u8                      ? VIPS_FORMAT_UCHAR
 								 : VIPS_FORMAT_USHORT;
-	// Statistics scaled to the stored range, the count as it is; one format for all bands that holds
+	// Statistics scaled to the stored range, counts as they are; one format for all bands that holds
 	// both (8-bit statistics travel as 16-bit beside a count that may pass 255).
 	const double full = o.save.depth == Depth::f32 ? 1.0 : o.save.depth == Depth::u8 ? 255.0 : 65535.0;
 	const VipsBandFormat combined_format =
 		o.save.depth == Depth::f32 || result.frames > 65535 ? VIPS_FORMAT_FLOAT : VIPS_FORMAT_USHORT;
-	std::vector<double> gain(static_cast<std::size_t>(reduced.bands()), full);
-	if (o.save_coverage)
-		gain.back() = 1.0;
+	std::vector<double> gain;
+	for (const BandGroup &g : groups)
+		gain.insert(gain.end(), static_cast<std::size_t>(g.count), g.is_count ? 1.0 : full);
 	vips::VImage encoded = reduced.linear(gain, {0.0});
 	if (combined_format != VIPS_FORMAT_FLOAT)
 		encoded = encoded.round(VIPS_OPERATION_ROUND_RINT); // then cast() clamps: never wraps
 	encoded = encoded.cast(combined_format);
 
-	auto name_of = [&](int i) {
-		return i < static_cast<int>(stats.size()) ? std::string(statistic_name(stats[i])) : std::string("coverage");
-	};
-	// Band group i of `source`, as the file it becomes.
-	auto part_of = [&](const vips::VImage &source, int i) {
-		const bool is_count = i >= static_cast<int>(stats.size());
-		vips::VImage part = source.extract_band(is_count ? static_cast<int>(stats.size()) * c : i * c,
-			vips::VImage::option()->set("n", is_count ? 1 : c));
-		if (is_count) {
-			part = part.copy(vips::VImage::option()->set("interpretation", VIPS_INTERPRETATION_MULTIBAND));
-			return part;
-		}
+	// A band group of `source`, as the file it becomes.
+	auto part_of = [&](const vips::VImage &source, const BandGroup &g) {
+		vips::VImage part = source.extract_band(g.first, vips::VImage::option()->set("n", g.count));
+		if (g.is_count)
+			return part.copy(vips::VImage::option()->set("interpretation", VIPS_INTERPRETATION_MULTIBAND));
 		if (part.format() != stored)
 			part = part.cast(stored);
 		part = with_metadata_of(part, reference);
-		return part.copy(vips::VImage::option()->set("interpretation", interpretation_for(c, o.save.depth)));
+		return part.copy(vips::VImage::option()->set("interpretation", interpretation_for(g.count, o.save.depth)));
 	};
-	if (groups == 1) {
-		const fs::path path = o.out_dir / (name_of(0) + ".tif");
-		save_tiff(part_of(encoded, 0), path, o.save, progress, "stack");
+	if (groups.size() == 1) {
+		const fs::path path = o.out_dir / (groups[0].name + ".tif");
+		save_tiff(part_of(encoded, groups[0]), path, o.save, progress, "stack");
 		result.outputs.push_back(path);
 		return;
 	}
@@ -122,9 +113,9 @@ void write_outputs(const vips::VImage &reduced, const RunOptions &o, int colour_
 	}
 	const vips::VImage combined = open_raw_file(combined_path, encoded.width(), encoded.height(), encoded.bands(),
 		encoded.format(), VIPS_INTERPRETATION_MULTIBAND);
-	for (int i = 0; i < groups; i++) {
-		const fs::path path = o.out_dir / (name_of(i) + ".tif");
-		save_tiff(part_of(combined, i), path, o.save, progress, "write " + name_of(i));
+	for (const BandGroup &g : groups) {
+		const fs::path path = o.out_dir / (g.name + ".tif");
+		save_tiff(part_of(combined, g), path, o.save, progress, "write " + g.name);
 		result.outputs.push_back(path);
 	}
 	std::error_code ec;
@@ -187,28 +178,49 @@ std::vector<vips::VImage> decode_frames(const Inputs &in, Spool &spool, Progress
 	return working;
 }
 
-// The frame with the highest noise-compensated sharpness (the first of equals).
-int sharpest_frame(const Inputs &in, const std::vector<vips::VImage> &working, Progress &progress)
+// Every frame's noise-compensated sharpness and noise (one streaming pass over each).
+std::vector<Sharpness> measure_frames(const Inputs &in, const std::vector<vips::VImage> &working, Progress &progress)
 {
-	int best = 0;
-	double best_value = -1;
+	std::vector<Sharpness> measured;
 	for (std::size_t i = 0; i < working.size(); i++) {
 		if (cancel_requested())
 			throw_error(ExitCode::interrupted, "interrupted");
 		progress.update("sharpness", static_cast<double>(i) / working.size(), -1);
-		Sharpness s;
 		try {
-			s = measure_sharpness(working_luminance(working[i], in.infos[i].alpha));
+			measured.push_back(measure_sharpness(working_luminance(working[i], in.infos[i].alpha)));
 		} catch (const vips::VError &) {
 			throw Error(ExitCode::bad_input, about_file(in.files[i].string(), vips_error_line()));
 		}
-		progress.note(fmt::format("sharpness {:.4g} (noise {:.4f}): {}", s.sharpness, s.noise, in.files[i].filename().string()));
-		if (s.sharpness > best_value)
-			best_value = s.sharpness, best = static_cast<int>(i);
+		progress.note(fmt::format("sharpness {:.4g} (noise {:.4f}): {}", measured.back().sharpness, measured.back().noise,
+			in.files[i].filename().string()));
 	}
 	progress.update("sharpness", 1.0, 0);
+	return measured;
+}
+
+// The frame with the highest noise-compensated sharpness (the first of equals).
+int sharpest_frame(const Inputs &in, const std::vector<Sharpness> &measured, Progress &progress)
+{
+	int best = 0;
+	for (std::size_t i = 1; i < measured.size(); i++)
+		if (measured[i].sharpness > measured[best].sharpness)
+			best = static_cast<int>(i);
 	progress.note(fmt::format("reference: {} (the sharpest)", in.files[best].filename().string()));
 	return best;
+}
+
+// The frames' weights for `weighted` (see FrameWeight), the largest 1; a stack where every frame
+// weighs 0 keeps its zeros (the weighted mean is then the plain mean).
+std::vector<double> frame_weights(const std::vector<Sharpness> &measured, FrameWeight kind)
+{
+	std::vector<double> w;
+	for (const Sharpness &m : measured)
+		w.push_back(kind == FrameWeight::sharpness ? m.sharpness : 1.0 / std::pow(std::max(m.noise, kMinWeightNoise), 2));
+	const double top = *std::max_element(w.begin(), w.end());
+	if (top > 0)
+		for (double &x : w)
+			x /= top;
+	return w;
 }
 
 // Aligns every frame to `reference`; the transforms file's entries, with a report per frame.
@@ -253,6 +265,15 @@ int resolved_threads(int threads)
 
 } // namespace
 
+FrameWeight parse_frame_weight(std::string_view text)
+{
+	if (text == "sharpness")
+		return FrameWeight::sharpness;
+	if (text == "noise")
+		return FrameWeight::noise;
+	throw_error(ExitCode::usage, "--weight must be sharpness or noise (got '{}')", text);
+}
+
 AlignRunResult align_stack(const AlignRunOptions &o, Progress &progress)
 {
 	if (o.align == MotionModel::none)
@@ -270,7 +291,7 @@ AlignRunResult align_stack(const AlignRunOptions &o, Progress &progress)
 	check_free_space(space_at, spool_bytes_of(in));
 	Spool spool(space_at / fmt::format(".superstack-work-{}", getpid()));
 	const std::vector<vips::VImage> working = decode_frames(in, spool, progress);
-	const int reference = in.reference ? *in.reference : sharpest_frame(in, working, progress);
+	const int reference = in.reference ? *in.reference : sharpest_frame(in, measure_frames(in, working, progress), progress);
 	AlignRunResult result;
 	result.transforms = estimate_transforms(in, working, reference, o.align, o.mask, o.on_align_failure, o.max_residual, threads,
 		spool, progress);
@@ -285,7 +306,17 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	RunResult result;
 	if (o.statistics.empty() && !o.save_coverage)
 		throw_error(ExitCode::usage, "--reduce names no statistic");
+	check_clip_options(o.clip);
+	if (o.save_rejects && std::none_of(o.statistics.begin(), o.statistics.end(), rejects_samples))
+		throw_error(ExitCode::usage, "--save-rejects needs sigma-clip, winsorized or trimmed in --reduce");
+	const bool weighted = std::find(o.statistics.begin(), o.statistics.end(), Statistic::weighted) != o.statistics.end();
 	const Inputs in = probe_inputs(o.inputs, o.reference);
+	ReduceSpec spec;
+	spec.colour_bands = in.colour_bands;
+	spec.statistics = o.statistics;
+	spec.clip = o.clip;
+	spec.coverage = o.save_coverage;
+	spec.rejects = o.save_rejects;
 	if (o.mask)
 		probe_frame(*o.mask); // a missing or broken mask fails before any heavy work
 	std::optional<TransformSet> given;
@@ -305,15 +336,17 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 				w = std::max(w, info.width), h = std::max(h, info.height);
 		const OutputGeometry g = OutputGeometry::for_reference(w, h, o.scale);
 		const int bytes = o.save.depth == Depth::f32 ? 4 : 2;
-		const std::uint64_t out_bytes = static_cast<std::uint64_t>(g.width) * g.height * 2 * bytes *
-			(static_cast<int>(o.statistics.size()) * in.colour_bands + (o.save_coverage ? 1 : 0));
+		const std::uint64_t out_bytes = static_cast<std::uint64_t>(g.width) * g.height * 2 * bytes * reduced_bands(spec);
 		check_free_space(o.work_dir.value_or(o.out_dir), result.spool_bytes + out_bytes);
 	}
 	progress.note(fmt::format("frame spool: {} in {}", format_bytes(result.spool_bytes), work.string()));
 
 	Spool spool(work);
 	const std::vector<vips::VImage> working = decode_frames(in, spool, progress);
-	result.reference = in.reference ? *in.reference : sharpest_frame(in, working, progress);
+	std::vector<Sharpness> measured;
+	if (!in.reference || weighted)
+		measured = measure_frames(in, working, progress);
+	result.reference = in.reference ? *in.reference : sharpest_frame(in, measured, progress);
 	const FrameInfo &ref = in.infos[result.reference];
 	result.geometry = OutputGeometry::for_reference(ref.width, ref.height, o.scale);
 
@@ -363,21 +396,29 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	request.memory_bytes = o.memory_bytes;
 	request.threads = threads;
 	request.frames = result.frames;
-	request.colour_bands = in.colour_bands;
-	request.order_statistics = std::any_of(o.statistics.begin(), o.statistics.end(), needs_all_samples);
+	describe_reduction(spec, request);
 	request.scale = o.scale;
 	request.output_width = result.geometry.width;
 	const int bytes = o.save.depth == Depth::f32 ? 4 : o.save.depth == Depth::u8 ? 1 : 2;
-	request.output_bytes_per_pixel =
-		(static_cast<int>(o.statistics.size()) * in.colour_bands + (o.save_coverage ? 1 : 0)) * std::max(bytes, 2);
+	request.output_bytes_per_pixel = reduced_bands(spec) * std::max(bytes, 2);
 	result.plan = plan_memory(request);
 	progress.note(result.plan.describe());
 
+	std::vector<double> weights(in.files.size(), 1.0);
+	if (weighted) {
+		weights = frame_weights(measured, o.weight);
+		for (std::size_t i = 0; i < in.files.size(); i++)
+			if (transforms[i]) {
+				result.weights.push_back(weights[i]);
+				progress.note(fmt::format("weight {:.4f}: {}", weights[i], in.files[i].filename().string()));
+			}
+	}
 	std::vector<StackFrame> frames;
 	for (std::size_t i = 0; i < in.files.size(); i++) {
 		if (!transforms[i])
 			continue;
 		StackFrame f;
+		f.weight = weights[i];
 		f.working = working[i];
 		f.width = in.infos[i].width;
 		f.height = in.infos[i].height;
@@ -388,16 +429,12 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 		frames.push_back(std::move(f));
 	}
 
-	ReduceSpec spec;
 	spec.geometry = result.geometry;
-	spec.colour_bands = in.colour_bands;
-	spec.statistics = o.statistics;
-	spec.coverage = o.save_coverage;
 	spec.plan = result.plan;
 	// The spooled reference carries its file's header fields (ICC, EXIF, XMP) through its pipeline.
 	const vips::VImage reference_image = working[result.reference];
 	vips::VImage reduced = reduce_stack(std::move(frames), spec);
-	write_outputs(reduced, o, in.colour_bands, reference_image, work, progress, result);
+	write_outputs(reduced, o, band_groups(spec), reference_image, work, progress, result);
 	return result;
 }
 

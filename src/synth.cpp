@@ -51,6 +51,10 @@ void validate(const SynthOptions &o)
 		throw_error(ExitCode::usage, "--max-scale must be in [0, 0.5] (got {})", o.max_scale);
 	if (!(o.moving_object >= 0) || o.moving_object > 0.5)
 		throw_error(ExitCode::usage, "--moving-object must be in [0, 0.5] (got {})", o.moving_object);
+	if (o.moving_frames < 0 || o.moving_frames > o.frames)
+		throw_error(ExitCode::usage, "--moving-frames must be between 0 and --frames (got {})", o.moving_frames);
+	if ((o.moving_frames > 0 || o.moving_texture) && !(o.moving_object > 0))
+		throw_error(ExitCode::usage, "--moving-frames and --moving-texture need --moving-object");
 	if (o.out_dir.empty())
 		throw_error(ExitCode::usage, "an output directory is needed");
 }
@@ -192,32 +196,19 @@ VImage add_noise(const VImage &clean, double sigma, std::uint64_t seed, int fram
 	return clamp01(v + VImage::bandjoin(bands) * deviation);
 }
 
-// The frame with a flat bright square of `fraction` of its area. It visits the cells of a g x g grid
-// of places (g = ceil(sqrt(frames))) in a shuffled order, with a random jitter of a quarter cell, so
-// that it keeps moving and no pixel is under it in more than about 4 frames of g^2: a median over the
-// burst must not show it.
-VImage with_moving_object(const VImage &frame, double fraction, std::uint64_t seed, int index, int frames)
+// The object drawn onto `frame` at `place`: a flat bright (0.95) square, or a texture of grey
+// cosines, 0.5 + 0.4 cos(2 pi u / p) cos(2 pi v / p), three periods p across it, u and v measured
+// from its corner (so the texture moves with it).
+VImage with_moving_object(const VImage &frame, const ObjectPlace &place, bool textured)
 {
-	const int g = std::max(1, static_cast<int>(std::ceil(std::sqrt(static_cast<double>(frames)))));
-	std::vector<int> order(static_cast<std::size_t>(g) * g);
-	for (std::size_t i = 0; i < order.size(); i++)
-		order[i] = static_cast<int>(i);
-	std::mt19937_64 shuffle(seed ^ 0xA5A5A5A5ull);
-	for (std::size_t i = order.size(); i > 1; i--) // Fisher-Yates, from our own draws
-		std::swap(order[i - 1], order[static_cast<std::size_t>(shuffle() % i)]);
-	std::mt19937_64 rng(seed ^ (0x5A5A5A5Aull + static_cast<std::uint64_t>(index) * 0x9E3779B97F4A7C15ull));
-	const int cell = order[static_cast<std::size_t>(index) % order.size()];
-	const double side_x = std::sqrt(fraction) * frame.width(), side_y = std::sqrt(fraction) * frame.height();
-	auto place = [&](int i, double room) {
-		const double step = g > 1 ? room / (g - 1) : 0.0;
-		return std::clamp(i * step + symmetric(rng, step / 4), 0.0, room);
-	};
-	const double x0 = place(cell % g, frame.width() - side_x);
-	const double y0 = place(cell / g, frame.height() - side_y);
 	const VImage xyz = VImage::xyz(frame.width(), frame.height());
 	const VImage x = xyz.extract_band(0), y = xyz.extract_band(1);
-	const VImage inside = (x >= x0) & (x < x0 + side_x) & (y >= y0) & (y < y0 + side_y);
-	return inside.ifthenelse(std::vector<double>{0.95, 0.95, 0.95}, frame);
+	const VImage inside = (x >= place.x0) & (x < place.x0 + place.width) & (y >= place.y0) & (y < place.y0 + place.height);
+	if (!textured)
+		return inside.ifthenelse(std::vector<double>{0.95, 0.95, 0.95}, frame);
+	const double degrees_x = 360.0 * 3 / place.width, degrees_y = 360.0 * 3 / place.height; // vips' cos takes degrees
+	const VImage texture = ((x - place.x0) * degrees_x).cos() * ((y - place.y0) * degrees_y).cos() * 0.4 + 0.5;
+	return inside.ifthenelse(VImage::bandjoin({texture, texture, texture}), frame);
 }
 
 VImage to_16bit(const VImage &v)
@@ -244,6 +235,42 @@ void save_atomically(const fs::path &path, Save save)
 }
 
 } // namespace
+
+std::optional<ObjectPlace> moving_object_place(const SynthOptions &o, int index, int width, int height)
+{
+	if (!(o.moving_object > 0))
+		return std::nullopt;
+	const double side_x = std::sqrt(o.moving_object) * width, side_y = std::sqrt(o.moving_object) * height;
+	if (o.moving_frames > 0) {
+		// Appearance i of K is in frame floor(i N / K), at i / (K - 1) of the way across.
+		const int k = o.moving_frames;
+		for (int i = 0; i < k; i++)
+			if (static_cast<int>(static_cast<long long>(i) * o.frames / k) == index) {
+				const double t = k > 1 ? static_cast<double>(i) / (k - 1) : 0.5;
+				return ObjectPlace{t * (width - side_x), 0.5 * (height - side_y), side_x, side_y};
+			}
+		return std::nullopt;
+	}
+	// Every frame: the cells of a g x g grid of places (g = ceil(sqrt(frames))) in a shuffled order,
+	// with a random jitter of a quarter cell, so that it keeps moving and no pixel is under it in more
+	// than about 4 frames of g^2: a median over the burst must not show it.
+	const int g = std::max(1, static_cast<int>(std::ceil(std::sqrt(static_cast<double>(o.frames)))));
+	std::vector<int> order(static_cast<std::size_t>(g) * g);
+	for (std::size_t i = 0; i < order.size(); i++)
+		order[i] = static_cast<int>(i);
+	std::mt19937_64 shuffle(o.seed ^ 0xA5A5A5A5ull);
+	for (std::size_t i = order.size(); i > 1; i--) // Fisher-Yates, from our own draws
+		std::swap(order[i - 1], order[static_cast<std::size_t>(shuffle() % i)]);
+	std::mt19937_64 rng(o.seed ^ (0x5A5A5A5Aull + static_cast<std::uint64_t>(index) * 0x9E3779B97F4A7C15ull));
+	const int cell = order[static_cast<std::size_t>(index) % order.size()];
+	auto place = [&](int i, double room) {
+		const double step = g > 1 ? room / (g - 1) : 0.0;
+		return std::clamp(i * step + symmetric(rng, step / 4), 0.0, room);
+	};
+	const double x0 = place(cell % g, width - side_x);
+	const double y0 = place(cell / g, height - side_y);
+	return ObjectPlace{x0, y0, side_x, side_y};
+}
 
 SynthResult synthesize(const SynthOptions &o, Progress &progress)
 {
@@ -298,8 +325,8 @@ SynthResult synthesize(const SynthOptions &o, Progress &progress)
 	for (int f = 0; f < o.frames; f++) {
 		const std::string name = fmt::format("frame_{:03d}", f);
 		VImage clean = render_frame(scene, matrices[f], g, w, h);
-		if (o.moving_object > 0)
-			clean = with_moving_object(clean, o.moving_object, o.seed, f, o.frames);
+		if (const auto place = moving_object_place(o, f, w, h))
+			clean = with_moving_object(clean, *place, o.moving_texture);
 		const VImage frame = add_noise(clean, o.noise, o.seed, f);
 		const fs::path tif = o.out_dir / (name + ".tif");
 		save_atomically(tif, [&](const fs::path &p) { to_16bit(frame).tiffsave(p.c_str()); });

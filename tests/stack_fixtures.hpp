@@ -1,6 +1,7 @@
 // stack_fixtures -- small random stacks built in memory, and a brute-force oracle to check against.
 #pragma once
 
+#include "estimator_oracles.hpp"
 #include "superstack/reduce.hpp"
 #include "superstack/warp.hpp"
 
@@ -73,8 +74,10 @@ inline StackFrame to_stack_frame(const MemoryFrame &m, const OutputGeometry &g)
 	return f;
 }
 
-// The brute-force oracle: for each output pixel, the covered samples in frame order.
-inline std::vector<float> oracle_samples(const std::vector<MemoryFrame> &frames, int x, int y, int band)
+// The brute-force oracle: for each output pixel, the covered samples in frame order (and, when asked,
+// the index of the frame each came from).
+inline std::vector<float> oracle_samples(const std::vector<MemoryFrame> &frames, int x, int y, int band,
+	std::vector<std::size_t> *from = nullptr)
 {
 	std::vector<float> s;
 	for (const auto &f : frames) {
@@ -84,27 +87,10 @@ inline std::vector<float> oracle_samples(const std::vector<MemoryFrame> &frames,
 		if (f.alpha_at(u, v) < 0.5f)
 			continue;
 		s.push_back(f.value(u, v, band));
+		if (from)
+			from->push_back(static_cast<std::size_t>(&f - frames.data()));
 	}
 	return s;
-}
-
-inline float oracle_median(std::vector<float> s)
-{
-	if (s.empty())
-		return 0.0f;
-	std::sort(s.begin(), s.end());
-	const std::size_t n = s.size();
-	if (n % 2)
-		return s[n / 2];
-	return static_cast<float>((static_cast<double>(s[n / 2 - 1]) + static_cast<double>(s[n / 2])) / 2.0);
-}
-
-inline long double oracle_mean(const std::vector<float> &s)
-{
-	long double sum = 0;
-	for (float v : s)
-		sum += v;
-	return s.empty() ? 0.0L : sum / s.size();
 }
 
 // The whole reduced image as floats (small images only: tests).

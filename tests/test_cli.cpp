@@ -95,6 +95,15 @@ TEST_CASE("cli: bad input gives one line naming the file, the documented exit co
 		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--scale", "0.5"}, 1, "--scale"},
 		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--memory", "lots"}, 1, "--memory"},
 		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--reduce", "mode"}, 1, "mode"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--reduce", "sigma-clip", "--kappa", "0"}, 1, "--kappa"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--reduce", "winsorized", "--kappa", "nan"}, 1, "--kappa"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--reduce", "sigma-clip", "--iterations", "0"}, 1, "--iterations"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--reduce", "trimmed", "--trim", "0.5"}, 1, "--trim"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--reduce", "weighted", "--weight", "fwhm"}, 1, "--weight"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--reduce", "median", "--kappa", "2"}, 1, "--kappa"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--reduce", "mean", "--trim", "0.1"}, 1, "--trim"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--weight", "noise"}, 1, "--weight"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--save-rejects"}, 1, "--save-rejects"},
 		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--transforms", (dir / "none.json").string()}, 2, "none.json"},
 		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--bogus"}, 1, "bogus"},
 		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--align", "bogus"}, 1, "--align"},
@@ -145,6 +154,22 @@ TEST_CASE("cli: help for every command shows examples; run writes exactly the re
 	CHECK(median.height() == 96);
 	CHECK(median.format() == VIPS_FORMAT_USHORT);
 	CHECK(median.bands() == 3);
+	// Every statistic by name, each into OUTDIR/<name>.tif, and the reject map (a band per rejecting
+	// statistic, in --reduce order).
+	const ProcessResult all = run_superstack({"run", dir.path().string(), "-o", (dir / "all").string(), "--align", "none",
+							 "--reduce", "max,trimmed,weighted,min,winsorized,sigma-clip,median,mean", "--kappa", "2.5",
+							 "--iterations", "3", "--trim", "0.3", "--weight", "sharpness", "--save-rejects", "-q"},
+		60);
+	CAPTURE(all.err);
+	CHECK(all.exit_code == 0);
+	CHECK(left_in(dir / "all") == std::vector<std::string>{"max.tif", "mean.tif", "median.tif", "min.tif", "rejects.tif",
+					   "sigma-clip.tif", "trimmed.tif", "weighted.tif", "winsorized.tif"});
+	vips::VImage rejects = vips::VImage::new_from_file((dir / "all" / "rejects.tif").c_str());
+	CHECK(rejects.bands() == 3);
+	// trimmed: floor(0.3 x 3) = 0 dropped at each end.
+	CHECK(rejects.extract_band(0).max() == 0.0);
+	CHECK(vips::VImage::new_from_file((dir / "all" / "min.tif").c_str()).avg() <
+		vips::VImage::new_from_file((dir / "all" / "max.tif").c_str()).avg());
 }
 
 TEST_CASE("cli: align writes the transforms file with a report per frame")

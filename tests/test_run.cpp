@@ -197,9 +197,14 @@ TEST_CASE("run: grey and RGB, 8-bit and 16-bit frames in one stack take the refe
 	CHECK(worst < 5e-7);
 }
 
-TEST_CASE("run: results are bit-identical across threads 1/2/4 and memory limits that change the tiling")
+namespace {
+
+// Runs the burst with `statistics` at several thread counts and memory limits, the last two `tight`
+// enough to change the tiling, and checks every output file is byte-identical to the first run's.
+void check_bit_identical(const std::string &name, const std::vector<Statistic> &statistics, bool rejects,
+	std::pair<std::uint64_t, std::uint64_t> tight)
 {
-	TempDir dir("determinism");
+	TempDir dir(name);
 	TransformSet set;
 	const auto files = make_burst(dir, 6, set);
 	write_transforms(dir / "t.json", set);
@@ -207,8 +212,9 @@ TEST_CASE("run: results are bit-identical across threads 1/2/4 and memory limits
 		int threads;
 		std::uint64_t memory;
 	};
-	const std::vector<Setting> settings{{1, 1ull << 30}, {2, 1ull << 30}, {4, 1ull << 30}, {2, 8ull << 20}, {1, 3ull << 20}};
+	const std::vector<Setting> settings{{1, 1ull << 30}, {2, 1ull << 30}, {4, 1ull << 30}, {2, tight.first}, {1, tight.second}};
 	std::vector<int> tiles;
+	std::vector<std::string> names;
 	for (std::size_t i = 0; i < settings.size(); i++) {
 		RunOptions o;
 		o.inputs = files;
@@ -216,18 +222,39 @@ TEST_CASE("run: results are bit-identical across threads 1/2/4 and memory limits
 		o.transforms = dir / "t.json";
 		o.threads = settings[i].threads;
 		o.memory_bytes = settings[i].memory;
+		o.statistics = statistics;
 		o.save_coverage = true;
+		o.save_rejects = rejects;
 		NoProgress quiet;
-		tiles.push_back(run_stack(o, quiet).plan.tile);
+		const RunResult r = run_stack(o, quiet);
+		tiles.push_back(r.plan.tile);
+		if (i == 0)
+			for (const auto &path : r.outputs)
+				names.push_back(path.filename().string());
 	}
+	REQUIRE(names.size() == statistics.size() + 1 + (rejects ? 1 : 0));
 	// The settings really did change the tile size.
 	CHECK(*std::min_element(tiles.begin(), tiles.end()) < *std::max_element(tiles.begin(), tiles.end()));
 	for (std::size_t i = 1; i < settings.size(); i++)
-		for (const char *name : {"mean.tif", "median.tif", "coverage.tif"}) {
+		for (const auto &file : names) {
 			CAPTURE(i);
-			CAPTURE(name);
-			CHECK(same_bytes(dir / "out0" / name, dir / fmt::format("out{}", i) / name));
+			CAPTURE(file);
+			CHECK(same_bytes(dir / "out0" / file, dir / fmt::format("out{}", i) / file));
 		}
 	// And the stack is not trivially constant: the median differs from the mean somewhere.
-	CHECK_FALSE(same_bytes(dir / "out0" / "mean.tif", dir / "out0" / "median.tif"));
+	CHECK_FALSE(same_bytes(dir / "out0" / names[0], dir / "out0" / names[1]));
+}
+
+} // namespace
+
+TEST_CASE("run: results are bit-identical across threads 1/2/4 and memory limits that change the tiling")
+{
+	check_bit_identical("determinism", {Statistic::mean, Statistic::median}, false, {8ull << 20, 3ull << 20});
+}
+
+TEST_CASE("run: every statistic and the reject map are bit-identical across threads and memory limits")
+{
+	check_bit_identical("determinism-all", {Statistic::mean, Statistic::median, Statistic::sigma_clip,
+		Statistic::winsorized, Statistic::trimmed, Statistic::weighted, Statistic::min, Statistic::max}, true,
+		{24ull << 20, 11ull << 20});
 }

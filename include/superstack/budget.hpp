@@ -3,7 +3,7 @@
 // One explicit object (logged with -v, tested as an invariant): for a tile of T x T output pixels a
 // thread holds
 //   samples   T^2 * N * C * 4   (every frame's sample of every pixel, for exact order statistics)
-//   running   T^2 * C * 8 + T^2 * 4   (running means in double, sample counts)
+//   running   T^2 * R                 (R bytes of running state per pixel: sums in double, counts, ...)
 //   pipeline  one frame's warp chain at a time: output, interpolation window and conversion buffers
 // and, once for the process, the saver's line buffers (2 x lines x output width x bytes per pixel).
 // The tile is the largest that keeps threads x per-thread + saver within the limit. When even the
@@ -26,6 +26,10 @@ struct BudgetRequest {
 	int frames = 1;
 	int colour_bands = 1;           // C
 	bool order_statistics = true;   // median (or any estimator needing all samples)
+	// From the reduction (describe_reduction() in reduce.hpp); the defaults are mean and median of
+	// one band with the coverage band.
+	int running_bytes_per_pixel = 12; // R: running state per output pixel
+	int reduced_bands = 3;            // float bands of the reducer's output
 	double scale = 2;               // output pixels per input pixel (window size of the warp)
 	int output_width = 0;           // for the saver's line buffers
 	int output_bytes_per_pixel = 2; // of everything the saver writes in one pass

@@ -3,9 +3,20 @@
 //
 // For each output tile the reducer visits, in frame order, only the frames whose footprint touches
 // it, pulls their warped pixels for the overlap, keeps the samples that the frame really covers, and
-// reduces. Output bands: for each requested statistic, C float bands in working units; then, when
-// asked, one band holding the per-pixel sample count. A pixel no frame covers is 0 with count 0.
-// Results do not depend on tile size or thread count: each pixel's samples enter in frame order.
+// reduces. Output bands (band_groups() names them): for each requested statistic, C float bands in
+// working units; then, when asked, one band holding the per-pixel sample count; then, when asked, one
+// band per rejecting statistic (in the order requested) holding how many samples it left out of the
+// pixel (the most of any colour band). A pixel no frame covers is 0 with count 0. Results do not
+// depend on tile size or thread count: each pixel's samples enter in frame order.
+//
+// The statistics, exactly (src/reduce/kernels.hpp implements each, and README.md shows them):
+//   mean        sum x / n                                   running, no sample buffer
+//   weighted    sum w_f x / sum w_f (frame weights >= 0)    running
+//   min, max                                               running
+//   median      the middle value; even n: mean of the two middle values
+//   sigma-clip  kappa-sigma clipping around the median, mean of the kept samples (rejects)
+//   winsorized  winsorized sigma clipping, mean of the kept samples (rejects)
+//   trimmed     mean without floor(trim n) lowest and highest samples (rejects)
 #pragma once
 
 #include "superstack/budget.hpp"
@@ -14,16 +25,29 @@
 
 #include <vips/vips8>
 
+#include <string>
 #include <string_view>
 #include <vector>
 
 namespace superstack {
 
-enum class Statistic { mean, median };
+enum class Statistic { mean, median, sigma_clip, winsorized, trimmed, weighted, min, max };
 
 Statistic parse_statistic(std::string_view name); // throws Error(usage)
 std::string_view statistic_name(Statistic statistic);
+// Every statistic's name, comma-separated, for help and error messages.
+std::string_view statistic_names();
+// Needs every sample of a pixel at once (the per-tile sample buffer): the order statistics.
 bool needs_all_samples(Statistic statistic);
+// Leaves samples out of its value, so it has a band in the reject map.
+bool rejects_samples(Statistic statistic);
+
+// The parameters of the rejecting statistics.
+struct ClipOptions {
+	double kappa = 3.0;     // sigma-clip, winsorized: reject beyond kappa sigma of the median (> 0)
+	int iterations = 5;     // sigma-clip, winsorized: at most this many rejection passes (>= 1)
+	double trim = 0.2;      // trimmed: fraction dropped at each end, in [0, 0.5)
+};
 
 // What the reducer knows of one frame for any output tile: its transform and footprint, its pixels
 // as a warp onto the output grid, and its own unwarped pixels (for merges that read them directly).
@@ -34,15 +58,36 @@ struct StackFrame {
 	int width = 0, height = 0; // of the frame
 	bool alpha = false;        // last band of `working`/`warped` is premultiplied alpha
 	Rect footprint;            // output pixels this frame can cover
+	double weight = 1.0;       // its weight in the `weighted` statistic (>= 0)
 };
 
 struct ReduceSpec {
 	OutputGeometry geometry;
 	int colour_bands = 1;
 	std::vector<Statistic> statistics;
+	ClipOptions clip;
 	bool coverage = false;     // append the sample-count band
+	bool rejects = false;      // append the reject map: one band per rejecting statistic
 	MemoryPlan plan;
 };
+
+// Throws Error(usage) for a kappa, iteration count or trim out of range.
+void check_clip_options(const ClipOptions &clip);
+
+// A group of the reduced image's bands, as one output file: `name`.tif.
+struct BandGroup {
+	std::string name;          // the statistic's name, "coverage" or "rejects"
+	int first = 0, count = 0;  // bands [first, first + count)
+	bool is_count = false;     // sample counts, not values in working units
+};
+
+// The reduced image's bands in order: statistics, then coverage, then rejects.
+std::vector<BandGroup> band_groups(const ReduceSpec &spec);
+int reduced_bands(const ReduceSpec &spec);
+
+// Fills the fields of `request` that depend on the reduction: whether it keeps every sample, its
+// running state per pixel and its output bands (spec.plan is not read).
+void describe_reduction(const ReduceSpec &spec, BudgetRequest &request);
 
 // The reduced image (float, lazy). `frames` must outlive nothing: the image keeps what it needs.
 vips::VImage reduce_stack(std::vector<StackFrame> frames, const ReduceSpec &spec);

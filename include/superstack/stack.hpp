@@ -13,9 +13,17 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace superstack {
+
+// The quality weight of a frame in the `weighted` statistic, from measure_sharpness() of its
+// luminance: `sharpness` (its noise-compensated sharpness) or `noise` (its inverse noise variance,
+// the noise taken as at least kMinWeightNoise). Weights are scaled so that the largest is 1.
+enum class FrameWeight { sharpness, noise };
+FrameWeight parse_frame_weight(std::string_view text); // throws Error(usage)
+inline constexpr double kMinWeightNoise = 1e-4;
 
 struct RunOptions {
 	std::vector<std::string> inputs;            // files and directories
@@ -24,6 +32,8 @@ struct RunOptions {
 	double scale = 2;
 	Kernel kernel = Kernel::lanczos3;
 	std::vector<Statistic> statistics{Statistic::mean, Statistic::median};
+	ClipOptions clip;                           // kappa, iterations, trim of the rejecting statistics
+	FrameWeight weight = FrameWeight::noise;    // for `weighted`
 	std::optional<std::filesystem::path> transforms; // else the frames are aligned (see `align`)
 	MotionModel align = MotionModel::homography;   // none: frames taken as aligned
 	std::optional<std::filesystem::path> mask;     // reference pixels alignment ignores
@@ -33,6 +43,7 @@ struct RunOptions {
 	int threads = 0;                            // 0: one per core
 	SaveOptions save;
 	bool save_coverage = false;
+	bool save_rejects = false;                  // rejects.tif: samples each rejecting statistic left out
 	std::optional<std::filesystem::path> work_dir; // default: a hidden folder in out_dir
 };
 
@@ -43,6 +54,7 @@ struct RunResult {
 	int frames = 0;                             // stacked (after any rejected by alignment)
 	int reference = 0;                          // index among the inputs
 	std::vector<std::filesystem::path> rejected; // inputs left out, with the reason in the report
+	std::vector<double> weights;                // per stacked frame, in input order, when `weighted`
 	std::optional<std::filesystem::path> report; // OUTDIR/transforms.json when superstack aligned
 	std::uint64_t spool_bytes = 0;
 };

@@ -25,7 +25,9 @@ struct SynthOptions {
 	double max_shift = 16;                       // px, in input pixels, uniform in [-max, max]
 	double max_rotation = 2;                     // degrees, uniform in [-max, max]
 	double max_scale = 0;                        // relative zoom, uniform in [1-max, 1+max]
-	double moving_object = 0;                    // area fraction of a bright square that moves (0: none)
+	double moving_object = 0;                    // area fraction of an object that moves (0: none)
+	int moving_frames = 0;                       // 0: the object is in every frame; K: in K frames, crossing
+	bool moving_texture = false;                 // a textured patch instead of a flat bright square
 	std::uint64_t seed = 1;
 	std::optional<std::filesystem::path> source; // else the built-in chart
 	bool jpeg = false;                           // also write 8-bit JPEG frames (quality 95)
@@ -44,12 +46,23 @@ struct SynthResult {
 // the order rotation, shift x, shift y, zoom from std::mt19937_64(seed). With moving_object, every
 // frame shows a flat bright (0.95) square of that fraction of the frame's area, in frame coordinates,
 // which the truth does not have: it visits the places of a grid in a shuffled order (jittered), so no
-// pixel is under it in more than about a quarter of the frames. The truth has the size of
+// pixel is under it in more than about a quarter of the frames. With moving_frames K, it is only in
+// frames floor(i N / K), i = 0..K-1, and crosses the frame from left to right at mid-height, in equal
+// steps (consecutive places overlap when the object is wider than a step: a ghost, in K of N frames,
+// that a robust statistic must remove). moving_texture: grey cosines in [0.1, 0.9] instead of the flat
+// square (see moving_object_place for where). The truth has the size of
 // OutputGeometry::for_reference(width, height, scale); its pixel (X, Y) is the scene's area
 // average over the square centred at reference ((X+0.5)/S-0.5, (Y+0.5)/S-0.5). A frame pixel is
 // the scene's area average over its own pixel square, then noise of variance
 // noise^2 * (0.25 + 1.5 v) for clean value v, clamped to [0, 1].
 // Throws Error(usage) for bad option values, Error(bad_input) for an unreadable or too small source.
 SynthResult synthesize(const SynthOptions &options, Progress &progress);
+
+// Where the moving object is in frame `index` (of frames `width` x `height`): the frame pixels (x, y)
+// with x0 <= x < x0 + width and y0 <= y < y0 + height. Nothing when that frame does not show it.
+struct ObjectPlace {
+	double x0 = 0, y0 = 0, width = 0, height = 0;
+};
+std::optional<ObjectPlace> moving_object_place(const SynthOptions &options, int index, int width, int height);
 
 } // namespace superstack

@@ -6,7 +6,9 @@
 
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <optional>
 #include <sstream>
 
@@ -19,7 +21,7 @@ namespace {
 constexpr const char *kUsage = R"(usage: superstack <command> [options]
 
 commands:
-  run     align frames and stack them into mean and median images at a higher resolution
+  run     align frames and stack them into mean, median or robust statistics at a higher resolution
   align   estimate the transforms only, into a transforms file with a report per frame
   synth   make a synthetic burst with known transforms from a built-in chart
   score   PSNR and SSIM of an image against a ground truth
@@ -36,6 +38,11 @@ examples:
   superstack run burst/ -o out --transforms t.json --reduce median --memory 512M
   superstack run tripod/ -o out --align none           # frames already aligned
   superstack run big/*.tif -o out --depth float --compression zstd --threads 2
+  superstack run burst/ -o out --reduce median,sigma-clip,winsorized --save-rejects  # no ghosts
+  superstack run burst/ -o out --reduce sigma-clip --kappa 2.5 --iterations 3
+  superstack run burst/ -o out --reduce trimmed --trim 0.25     # the mean of the middle half
+  superstack run burst/ -o out --reduce weighted --weight sharpness  # sharper frames count more
+  superstack run burst/ -o out --reduce min,max --depth float
 )";
 
 constexpr const char *kAlignExamples = R"(
@@ -54,6 +61,7 @@ examples:
   superstack synth -o burst/                           # 16 frames of 640x480, scale 2, noise 2%
   superstack synth -o burst --frames 8 --size 1920x1080 --noise 0.01 --seed 7
   superstack synth -o burst --source photo.tif --scale 2 --jpeg
+  superstack synth -o burst --moving-object 0.05 --moving-frames 6 --moving-texture   # a ghost to remove
 )";
 
 constexpr const char *kScoreExamples = R"(
@@ -120,9 +128,44 @@ std::vector<Statistic> parse_statistics(const std::string &text)
 		out.push_back(s);
 	}
 	if (out.empty())
-		throw_error(ExitCode::usage, "--reduce needs at least one of mean, median");
+		throw_error(ExitCode::usage, "--reduce needs at least one of {}", statistic_names());
 	return out;
 }
+
+// The options of the rejecting and weighted statistics, which only those statistics read: giving one
+// that no requested statistic reads is a mistake worth a usage error.
+struct StatisticFlags {
+	ClipOptions clip; // its defaults are the options'
+	std::string weight = "noise";
+	bool save_rejects = false;
+	void add_to(po::options_description &desc)
+	{
+		desc.add_options()
+			("kappa", po::value(&clip.kappa)->default_value(clip.kappa, fmt::format("{}", clip.kappa)), "sigma-clip, winsorized: reject samples beyond kappa sigma of the median (> 0)")
+			("iterations", po::value(&clip.iterations)->default_value(clip.iterations), "sigma-clip, winsorized: at most this many rejection passes (1 to 100)")
+			("trim", po::value(&clip.trim)->default_value(clip.trim, fmt::format("{}", clip.trim)), "trimmed: fraction of the samples dropped at each end, in [0, 0.5)")
+			("weight", po::value(&weight)->default_value("noise"), "weighted: frame weight, noise (inverse noise variance) or sharpness")
+			("save-rejects", po::bool_switch(&save_rejects), "also write rejects.tif: per pixel, the samples each rejecting statistic left out");
+	}
+	void apply_to(RunOptions &o, const po::variables_map &vm) const
+	{
+		auto requested = [&](std::initializer_list<Statistic> any) {
+			return std::any_of(any.begin(), any.end(),
+				[&](Statistic s) { return std::find(o.statistics.begin(), o.statistics.end(), s) != o.statistics.end(); });
+		};
+		auto only_for = [&](const char *option, std::initializer_list<Statistic> any, const char *names) {
+			if (!vm[option].defaulted() && !requested(any))
+				throw_error(ExitCode::usage, "--{} applies only to {}, which --reduce does not name", option, names);
+		};
+		only_for("kappa", {Statistic::sigma_clip, Statistic::winsorized}, "sigma-clip and winsorized");
+		only_for("iterations", {Statistic::sigma_clip, Statistic::winsorized}, "sigma-clip and winsorized");
+		only_for("trim", {Statistic::trimmed}, "trimmed");
+		only_for("weight", {Statistic::weighted}, "weighted");
+		o.clip = clip; // its ranges, and --save-rejects, are checked by run_stack
+		o.weight = parse_frame_weight(weight);
+		o.save_rejects = save_rejects;
+	}
+};
 
 Verbosity verbosity_of(bool quiet, bool verbose)
 {
@@ -190,6 +233,7 @@ Command parse_run(const std::vector<std::string> &args)
 			    bigtiff = "auto", depth = "16", transforms, workdir;
 	std::vector<std::string> inputs;
 	AlignFlags align;
+	StatisticFlags stats;
 	po::options_description desc("superstack run options");
 	add_common(desc, quiet, verbose);
 	desc.add_options()
@@ -199,7 +243,7 @@ Command parse_run(const std::vector<std::string> &args)
 	desc.add_options()
 		("scale", po::value(&o.scale)->default_value(2.0), "output pixels per input pixel; any real >= 1 (1: plain stacking)")
 		("kernel", po::value(&kernel)->default_value("lanczos3"), "resampling: nearest, linear, cubic, lanczos3")
-		("reduce", po::value(&reduce)->default_value("mean,median"), "statistics to write, comma-separated: mean, median")
+		("reduce", po::value(&reduce)->default_value("mean,median"), "statistics to write, comma-separated: mean, median, sigma-clip, winsorized, trimmed, weighted, min, max")
 		("transforms", po::value(&transforms), "per-frame transforms file (JSON, e.g. from `superstack align`) instead of aligning")
 		("memory", po::value(&memory)->default_value("1G"), "memory budget for the reduction, e.g. 512M, 2G")
 		("threads", po::value(&o.threads)->default_value(0), "worker threads (0: one per core)")
@@ -208,6 +252,7 @@ Command parse_run(const std::vector<std::string> &args)
 		("depth", po::value(&depth)->default_value("16"), "output samples: 16, 8 or float")
 		("save-coverage", po::bool_switch(&o.save_coverage), "also write coverage.tif: the number of frames behind each pixel")
 		("work-dir", po::value(&workdir), "folder for the frame spool (default: the output folder)");
+	stats.add_to(desc);
 	po::positional_options_description pos;
 	pos.add("input", -1);
 	const auto vm = parse(desc, pos, args);
@@ -225,6 +270,7 @@ Command parse_run(const std::vector<std::string> &args)
 		throw_error(ExitCode::usage, "--scale must be between 1 and 16 (got {})", o.scale);
 	o.kernel = parse_kernel(kernel);
 	o.statistics = parse_statistics(reduce);
+	stats.apply_to(o, vm);
 	if (!transforms.empty())
 		o.transforms = transforms;
 	o.memory_bytes = parse_size(memory, "--memory");
@@ -294,6 +340,8 @@ Command parse_synth(const std::vector<std::string> &args)
 		("max-rotation", po::value(&o.max_rotation)->default_value(2.0), "largest random rotation, degrees")
 		("max-scale", po::value(&o.max_scale)->default_value(0.0), "largest random zoom, relative (0.02: +-2%)")
 		("moving-object", po::value(&o.moving_object)->default_value(0.0), "area fraction of a bright square that moves between frames")
+		("moving-frames", po::value(&o.moving_frames)->default_value(0), "0: the object is in every frame; K: only in K frames, crossing the frame")
+		("moving-texture", po::bool_switch(&o.moving_texture), "the moving object is a textured patch, not a flat square")
 		("seed", po::value(&seed)->default_value(1), "random seed")
 		("source", po::value(&source), "scene image at truth resolution (default: the built-in chart)")
 		("jpeg", po::bool_switch(&o.jpeg), "also write 8-bit JPEG frames");

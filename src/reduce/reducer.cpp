@@ -2,9 +2,11 @@
 //
 // Per thread (a libvips sequence): one sample buffer of tile^2 x N x C floats (only when an estimator
 // needs all samples) laid out frame-major -- the k-th sample of every pixel in one plane, so a frame's
-// samples are written in sequence -- plus running sums and counts. Per tile: the frames are visited one at a time; each
-// visit opens a region on that frame's warp for the overlap, copies the covered samples, and frees
-// the region, so one frame's pipeline is live per thread whatever N is.
+// samples are written in sequence -- plus the running state (counts, sums in double, and weighted sums
+// or extremes when asked) and one scratch column of N floats. Per tile: the frames are visited one at
+// a time; each visit opens a region on that frame's warp for the overlap, copies the covered samples,
+// and frees the region, so one frame's pipeline is live per thread whatever N is. Then every
+// statistic of every pixel comes from that one buffer: the estimators are in kernels.hpp.
 #include "superstack/reduce.hpp"
 
 #include "kernels.hpp"
@@ -14,29 +16,137 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <memory>
 
 namespace superstack {
 
+namespace {
+
+struct StatisticInfo {
+	Statistic statistic;
+	std::string_view name;
+	bool all_samples, rejects;
+};
+
+constexpr StatisticInfo kStatistics[] = {
+	{Statistic::mean, "mean", false, false},
+	{Statistic::median, "median", true, false},
+	{Statistic::sigma_clip, "sigma-clip", true, true},
+	{Statistic::winsorized, "winsorized", true, true},
+	{Statistic::trimmed, "trimmed", true, true},
+	{Statistic::weighted, "weighted", false, false},
+	{Statistic::min, "min", false, false},
+	{Statistic::max, "max", false, false},
+};
+
+constexpr bool in_enum_order()
+{
+	for (int i = 0; i < static_cast<int>(std::size(kStatistics)); i++)
+		if (static_cast<int>(kStatistics[i].statistic) != i)
+			return false;
+	return true;
+}
+static_assert(in_enum_order(), "kStatistics is indexed by Statistic");
+
+const StatisticInfo &info_of(Statistic statistic)
+{
+	return kStatistics[static_cast<int>(statistic)];
+}
+
+} // namespace
+
 Statistic parse_statistic(std::string_view name)
 {
-	if (name == "mean") return Statistic::mean;
-	if (name == "median") return Statistic::median;
-	throw_error(ExitCode::usage, "--reduce: unknown statistic '{}' (use mean, median)", name);
+	for (const auto &info : kStatistics)
+		if (info.name == name)
+			return info.statistic;
+	throw_error(ExitCode::usage, "--reduce: unknown statistic '{}' (use {})", name, statistic_names());
 }
 
 std::string_view statistic_name(Statistic statistic)
 {
-	switch (statistic) {
-	case Statistic::mean: return "mean";
-	case Statistic::median: return "median";
-	}
-	return "?";
+	return info_of(statistic).name;
+}
+
+std::string_view statistic_names()
+{
+	static const std::string names = [] {
+		std::string all;
+		for (const auto &info : kStatistics)
+			all += (all.empty() ? "" : ", ") + std::string(info.name);
+		return all;
+	}();
+	return names;
 }
 
 bool needs_all_samples(Statistic statistic)
 {
-	return statistic != Statistic::mean;
+	return info_of(statistic).all_samples;
+}
+
+bool rejects_samples(Statistic statistic)
+{
+	return info_of(statistic).rejects;
+}
+
+void check_clip_options(const ClipOptions &clip)
+{
+	if (!(clip.kappa > 0) || !std::isfinite(clip.kappa))
+		throw_error(ExitCode::usage, "--kappa must be a number > 0 (got {})", clip.kappa);
+	if (clip.iterations < 1 || clip.iterations > 100)
+		throw_error(ExitCode::usage, "--iterations must be between 1 and 100 (got {})", clip.iterations);
+	if (!(clip.trim >= 0 && clip.trim < 0.5))
+		throw_error(ExitCode::usage, "--trim must be in [0, 0.5) (got {})", clip.trim);
+}
+
+std::vector<BandGroup> band_groups(const ReduceSpec &spec)
+{
+	std::vector<BandGroup> groups;
+	int band = 0;
+	for (Statistic s : spec.statistics) {
+		groups.push_back({std::string(statistic_name(s)), band, spec.colour_bands, false});
+		band += spec.colour_bands;
+	}
+	if (spec.coverage)
+		groups.push_back({"coverage", band++, 1, true});
+	const auto rejecting = std::count_if(spec.statistics.begin(), spec.statistics.end(), rejects_samples);
+	if (spec.rejects && rejecting > 0)
+		groups.push_back({"rejects", band, static_cast<int>(rejecting), true});
+	return groups;
+}
+
+int reduced_bands(const ReduceSpec &spec)
+{
+	const auto groups = band_groups(spec);
+	return groups.empty() ? 0 : groups.back().first + groups.back().count;
+}
+
+namespace {
+
+// Which running state a reduction keeps per pixel (besides the count).
+struct Running {
+	bool weighted = false; // weighted sums per band and the weight sum
+	bool extremes = false; // running min and max per band
+	explicit Running(const std::vector<Statistic> &statistics)
+	{
+		for (Statistic s : statistics) {
+			weighted = weighted || s == Statistic::weighted;
+			extremes = extremes || s == Statistic::min || s == Statistic::max;
+		}
+	}
+	// Bytes per pixel: the count, the plain sums, and the optional parts.
+	int bytes_per_pixel(int c) const { return 4 + c * 8 + (weighted ? c * 8 + 8 : 0) + (extremes ? c * 8 : 0); }
+};
+
+} // namespace
+
+void describe_reduction(const ReduceSpec &spec, BudgetRequest &request)
+{
+	request.colour_bands = spec.colour_bands;
+	request.order_statistics = std::any_of(spec.statistics.begin(), spec.statistics.end(), needs_all_samples);
+	request.running_bytes_per_pixel = Running(spec.statistics).bytes_per_pixel(spec.colour_bands);
+	request.reduced_bands = reduced_bands(spec);
 }
 
 namespace {
@@ -45,14 +155,19 @@ struct Reducer {
 	std::vector<StackFrame> frames;
 	ReduceSpec spec;
 	bool keep_samples = false;
+	Running running{{}};
 	int out_bands = 0;
+	int rejecting = 0; // statistics with a band in the reject map (when spec.rejects)
 };
 
 struct Sequence {
 	std::vector<float> samples;        // [k-th sample][pixel][band]: plane k holds each pixel's k-th sample
 	std::vector<double> sums;          // [pixel][band]
+	std::vector<double> weighted_sums; // [pixel][band], when weighted
+	std::vector<double> weight_sums;   // [pixel], when weighted
+	std::vector<float> lows, highs;    // [pixel][band], when min or max
 	std::vector<std::uint32_t> counts; // [pixel]
-	std::vector<float> scratch;        // one pixel-band's samples, for the median
+	std::vector<float> scratch;        // one pixel-band's samples, for every order statistic in turn
 };
 
 void *reducer_start(VipsImage *, void *a, void *)
@@ -64,6 +179,14 @@ void *reducer_start(VipsImage *, void *a, void *)
 	if (r->keep_samples)
 		seq->samples.resize(px * c * r->frames.size());
 	seq->sums.resize(px * c);
+	if (r->running.weighted) {
+		seq->weighted_sums.resize(px * c);
+		seq->weight_sums.resize(px);
+	}
+	if (r->running.extremes) {
+		seq->lows.resize(px * c);
+		seq->highs.resize(px * c);
+	}
 	seq->counts.resize(px);
 	seq->scratch.resize(r->frames.size());
 	return seq.release();
@@ -158,40 +281,73 @@ int accumulate(const Reducer &r, const StackFrame &frame, const Rect &tile, Sequ
 				sum[b] += v;
 				if (sample)
 					sample[b] = v;
+				if (r.running.weighted)
+					s.weighted_sums[pixel * c + b] += frame.weight * v;
+				if (r.running.extremes)
+					kernels::extend_range(s.lows[pixel * c + b], s.highs[pixel * c + b], v, k == 0);
 			}
+			if (r.running.weighted)
+				s.weight_sums[pixel] += frame.weight;
 		}
 	}
 	g_object_unref(region);
 	return 0;
 }
 
+// The statistics of one pixel: values into o[statistic * C + band], each rejecting statistic's
+// reject count (the most over bands) into rejects[i]. Order statistics share one gather of each band's
+// samples into the scratch array (the first sorts it, the others find it sorted).
+void reduce_pixel(const Reducer &r, Sequence &s, std::size_t pixel, std::size_t plane, float *o, float *rejects)
+{
+	const int c = r.spec.colour_bands;
+	const ClipOptions &clip = r.spec.clip;
+	const std::uint32_t count = s.counts[pixel];
+	std::fill_n(rejects, r.rejecting, 0.0f);
+	for (int b = 0; b < c; b++) {
+		const std::size_t at = pixel * c + b;
+		if (r.keep_samples) {
+			const float *column = &s.samples[at];
+			for (std::uint32_t k = 0; k < count; k++)
+				s.scratch[k] = column[k * plane];
+		}
+		float *v = s.scratch.data();
+		int rejecting = 0;
+		for (std::size_t i = 0; i < r.spec.statistics.size(); i++) {
+			kernels::Estimate e;
+			switch (r.spec.statistics[i]) {
+			case Statistic::mean: e.value = static_cast<float>(kernels::mean_of(s.sums[at], count)); break;
+			case Statistic::weighted:
+				e.value = static_cast<float>(kernels::weighted_mean_of(s.weighted_sums[at], s.weight_sums[pixel], s.sums[at], count));
+				break;
+			case Statistic::min: e.value = count ? s.lows[at] : 0.0f; break;
+			case Statistic::max: e.value = count ? s.highs[at] : 0.0f; break;
+			case Statistic::median: e.value = kernels::median_inplace(v, count); break;
+			case Statistic::sigma_clip: e = kernels::sigma_clip_inplace(v, count, clip.kappa, clip.iterations); break;
+			case Statistic::winsorized: e = kernels::winsorized_clip_inplace(v, count, clip.kappa, clip.iterations); break;
+			case Statistic::trimmed: e = kernels::trimmed_mean_inplace(v, count, clip.trim); break;
+			}
+			o[i * c + b] = e.value;
+			if (r.rejecting && rejects_samples(r.spec.statistics[i])) {
+				rejects[rejecting] = std::max(rejects[rejecting], static_cast<float>(e.rejected));
+				rejecting++;
+			}
+		}
+	}
+}
+
 void write_tile(const Reducer &r, const Rect &tile, Sequence &s, VipsRegion *out)
 {
 	const int c = r.spec.colour_bands;
 	const std::size_t plane = static_cast<std::size_t>(tile.width) * tile.height * c;
+	const std::size_t values = r.spec.statistics.size() * c;
 	for (int y = tile.top; y < tile.bottom(); y++) {
 		auto *q = reinterpret_cast<float *>(VIPS_REGION_ADDR(out, tile.left, y));
 		for (int x = tile.left; x < tile.right(); x++, q += r.out_bands) {
 			const std::size_t pixel = static_cast<std::size_t>(y - tile.top) * tile.width + (x - tile.left);
-			const std::uint32_t count = s.counts[pixel];
-			float *o = q;
-			for (Statistic stat : r.spec.statistics)
-				for (int b = 0; b < c; b++, o++) {
-					switch (stat) {
-					case Statistic::mean:
-						*o = static_cast<float>(kernels::mean_of(s.sums[pixel * c + b], count));
-						break;
-					case Statistic::median: {
-						const float *column = &s.samples[pixel * c + b];
-						for (std::uint32_t k = 0; k < count; k++)
-							s.scratch[k] = column[k * plane];
-						*o = kernels::median_inplace(s.scratch.data(), count);
-						break;
-					}
-					}
-				}
+			float *after = q + values;
 			if (r.spec.coverage)
-				*o = static_cast<float>(count);
+				*after++ = static_cast<float>(s.counts[pixel]);
+			reduce_pixel(r, s, pixel, plane, q, after);
 		}
 	}
 }
@@ -205,6 +361,10 @@ int reducer_generate(VipsRegion *out, void *seq, void *a, void *, gboolean *)
 		const std::size_t px = static_cast<std::size_t>(tile.width) * tile.height;
 		std::fill_n(s->counts.begin(), px, 0u);
 		std::fill_n(s->sums.begin(), px * r->spec.colour_bands, 0.0);
+		if (r->running.weighted) {
+			std::fill_n(s->weighted_sums.begin(), px * r->spec.colour_bands, 0.0);
+			std::fill_n(s->weight_sums.begin(), px, 0.0);
+		}
 		for (const StackFrame &frame : r->frames) {
 			if (cancel_requested()) {
 				vips_error("superstack", "%s", "interrupted");
@@ -233,12 +393,19 @@ vips::VImage reduce_stack(std::vector<StackFrame> frames, const ReduceSpec &spec
 		throw_error(ExitCode::usage, "nothing to compute");
 	if (spec.plan.tile < kMinTile)
 		throw_error(ExitCode::processing, "reducer has no memory plan");
+	check_clip_options(spec.clip);
 	auto reducer = std::make_unique<Reducer>();
 	reducer->frames = std::move(frames);
 	reducer->spec = spec;
 	for (Statistic s : spec.statistics)
 		reducer->keep_samples = reducer->keep_samples || needs_all_samples(s);
-	reducer->out_bands = static_cast<int>(spec.statistics.size()) * spec.colour_bands + (spec.coverage ? 1 : 0);
+	reducer->running = Running(spec.statistics);
+	reducer->out_bands = reduced_bands(spec);
+	if (spec.rejects)
+		reducer->rejecting = static_cast<int>(std::count_if(spec.statistics.begin(), spec.statistics.end(), rejects_samples));
+	for (const auto &f : reducer->frames)
+		if (!(f.weight >= 0) || !std::isfinite(f.weight))
+			throw_error(ExitCode::processing, "reducer: a frame weight is not a finite number >= 0");
 	for (const auto &f : reducer->frames)
 		if (f.warped.format() != VIPS_FORMAT_FLOAT || f.warped.bands() != spec.colour_bands + (f.alpha ? 1 : 0))
 			throw_error(ExitCode::processing, "reducer: a warped frame is not in the working layout");

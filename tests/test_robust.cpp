@@ -1,0 +1,268 @@
+// Robust and weighted statistics on synthetic bursts with a known truth.
+//
+// Ghosts: a textured patch crossing the scene in 6 of 16 frames. The robust statistics must give the
+// static background in its path nearly as well as they do on the same burst without it (the
+// object-free oracle: the same statistic, the same frames and noise, no patch); the mean must not (it
+// averages the patch in). PSNR is measured against the truth over the patch's path where all 16
+// frames cover the output: at the edges fewer frames cover, and a sample can lie at most about
+// sqrt(N) sample standard deviations from the median of N, so sigma-clip at kappa 3 cannot reject
+// anything among 8 or fewer. Weights: frames four times noisier count for 1/16.
+#include "stack_fixtures.hpp"
+#include "temp_dir.hpp"
+
+#include "superstack/score.hpp"
+#include "superstack/stack.hpp"
+#include "superstack/synth.hpp"
+#include "superstack/transform.hpp"
+#include "superstack/warp.hpp"
+
+#include <doctest/doctest.h>
+#include <fmt/core.h>
+
+#include <cmath>
+#include <map>
+
+using namespace superstack;
+using namespace superstack::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kFrameWidth = 192, kFrameHeight = 144, kBorder = 16;
+
+// A smooth scene at truth resolution (2x the frames): blurred noise around mid-grey in colour, so the
+// stacks' error away from the patch is noise, not detail lost to resolution, and a ghost shows.
+fs::path smooth_scene(const TempDir &dir)
+{
+	vips::VImage noise = vips::VImage::gaussnoise(2 * kFrameWidth, 2 * kFrameHeight,
+		vips::VImage::option()->set("seed", 9)->set("mean", 0.0)->set("sigma", 1.0));
+	vips::VImage scene = noise.gaussblur(6.0).linear(1.2, 0.5);
+	scene = vips::VImage::bandjoin({scene, scene.flip(VIPS_DIRECTION_VERTICAL), scene.flip(VIPS_DIRECTION_HORIZONTAL)});
+	const fs::path path = dir / "scene.tif";
+	(scene.linear(65535.0, 0.0)).cast(VIPS_FORMAT_USHORT).tiffsave(path.c_str());
+	return path;
+}
+
+// A burst of the smooth scene at scale 2 (frames of kFrameWidth x kFrameHeight) into dir/name.
+SynthOptions smooth_burst(const TempDir &dir, const std::string &name, int frames, std::uint64_t seed, double noise)
+{
+	SynthOptions s;
+	s.frames = frames;
+	s.source = smooth_scene(dir);
+	s.scale = 2;
+	s.seed = seed;
+	s.noise = noise;
+	s.out_dir = dir / name;
+	return s;
+}
+
+// Output pixels the patch covers in some frame (its rectangle grown by 3 frame pixels for the
+// resampling kernel's reach), away from the border: the object's path.
+std::vector<bool> path_mask(const SynthOptions &s, const TransformSet &truth, const OutputGeometry &g)
+{
+	std::vector<bool> mask(static_cast<std::size_t>(g.width) * g.height, false);
+	for (int f = 0; f < s.frames; f++) {
+		const auto place = moving_object_place(s, f, kFrameWidth, kFrameHeight);
+		if (!place)
+			continue;
+		const Matrix3 m = output_to_frame(truth.frames[static_cast<std::size_t>(f)].matrix, g);
+		for (int y = kBorder; y < g.height - kBorder; y++)
+			for (int x = kBorder; x < g.width - kBorder; x++) {
+				const Point p = m.apply({static_cast<double>(x), static_cast<double>(y)});
+				if (p.x >= place->x0 - 3 && p.x < place->x0 + place->width + 3 && p.y >= place->y0 - 3 &&
+					p.y < place->y0 + place->height + 3)
+					mask[static_cast<std::size_t>(y) * g.width + x] = true;
+			}
+	}
+	return mask;
+}
+
+// PSNR (peak 1) of `image` against `truth` over the masked pixels, all bands.
+double masked_psnr(const std::vector<float> &image, const std::vector<float> &truth, const std::vector<bool> &mask, int bands)
+{
+	double sum = 0;
+	std::size_t n = 0;
+	for (std::size_t p = 0; p < mask.size(); p++)
+		if (mask[p])
+			for (int b = 0; b < bands; b++, n++) {
+				const double d = image[p * bands + b] - truth[p * bands + b];
+				sum += d * d;
+			}
+	return 10 * std::log10(1.0 / (sum / static_cast<double>(n)));
+}
+
+std::vector<float> load_unit(const fs::path &file)
+{
+	const vips::VImage image = vips::VImage::new_from_file(file.c_str());
+	const double full = image.format() == VIPS_FORMAT_FLOAT ? 1.0 : 65535.0;
+	return read_all(image.cast(VIPS_FORMAT_FLOAT).linear(1.0 / full, 0.0));
+}
+
+// For each statistic, the PSNR in the path without the patch and with it, for a patch of `fraction`
+// of the frame. The burst without it is the same frames (same seed: same transforms and noise).
+struct Ghosts {
+	std::map<std::string, std::pair<double, double>> psnr; // statistic: without the patch, with it
+	std::vector<bool> path;                                 // fully covered path pixels
+	std::vector<float> rejects;                             // the reject map with the patch
+	OutputGeometry geometry;
+};
+
+Ghosts measure_ghosts(const TempDir &dir, const SynthResult &clean, const SynthOptions &moving_options,
+	const std::vector<Statistic> &statistics, const ClipOptions &clip, const std::string &name)
+{
+	NoProgress quiet;
+	const SynthResult moving = synthesize(moving_options, quiet);
+	auto stack = [&](const SynthResult &burst, const fs::path &out) {
+		RunOptions o;
+		for (const auto &f : burst.frames)
+			o.inputs.push_back(f.string());
+		o.out_dir = out;
+		o.transforms = burst.transforms;
+		o.statistics = statistics;
+		o.clip = clip;
+		o.save.depth = Depth::f32;
+		o.save_coverage = true;
+		o.save_rejects = true;
+		return run_stack(o, quiet);
+	};
+	Ghosts g;
+	g.geometry = stack(clean, dir / (name + "-clean")).geometry;
+	stack(moving, dir / (name + "-moving"));
+	g.path = path_mask(moving_options, read_transforms(moving.transforms), g.geometry);
+	const std::vector<float> coverage = load_unit(dir / (name + "-clean") / "coverage.tif"); // float: counts
+	for (std::size_t p = 0; p < g.path.size(); p++)
+		g.path[p] = g.path[p] && coverage[p] == static_cast<float>(moving_options.frames);
+	const std::vector<float> truth = load_unit(clean.truth);
+	for (Statistic s : statistics) {
+		const std::string file = std::string(statistic_name(s)) + ".tif";
+		g.psnr[std::string(statistic_name(s))] = {masked_psnr(load_unit(dir / (name + "-clean") / file), truth, g.path, 3),
+			masked_psnr(load_unit(dir / (name + "-moving") / file), truth, g.path, 3)};
+	}
+	g.rejects = load_unit(dir / (name + "-moving") / "rejects.tif");
+	return g;
+}
+
+void report(const Ghosts &g, const std::string &what)
+{
+	for (const auto &[name, p] : g.psnr)
+		MESSAGE(fmt::format("{}: {:>10} {:.2f} dB in the path without the patch, {:.2f} dB with it ({:+.2f})", what, name,
+			p.first, p.second, p.second - p.first));
+}
+
+} // namespace
+
+TEST_CASE("ghosts: median, sigma-clip and winsorized keep the background where a patch crossed 6 of 16 frames; mean does not")
+{
+	TempDir dir("ghosts");
+	NoProgress quiet;
+	const SynthOptions clean = smooth_burst(dir, "clean", 16, 4, 0.02);
+	const SynthResult burst = synthesize(clean, quiet);
+	SynthOptions moving = clean;
+	moving.out_dir = dir / "moving";
+	moving.moving_frames = 6;
+	moving.moving_texture = true;
+
+	// A patch of 2% of the frame (27 x 20 px) moving by more than its width (33 px) between its
+	// appearances: every pixel of its path is under it in one frame of 16.
+	moving.moving_object = 0.02;
+	const std::vector<Statistic> all{Statistic::mean, Statistic::median, Statistic::sigma_clip, Statistic::winsorized};
+	const Ghosts g = measure_ghosts(dir, burst, moving, all, ClipOptions{}, "apart");
+	report(g, "apart");
+	const auto in_path = std::count(g.path.begin(), g.path.end(), true);
+	CHECK(in_path > g.geometry.width * g.geometry.height / 20); // the path is a real part of the image
+	for (const char *robust : {"median", "sigma-clip", "winsorized"}) {
+		CAPTURE(robust);
+		CHECK(g.psnr.at(robust).second > g.psnr.at(robust).first - 1.0);
+	}
+	// The mean averages the patch in: far more than 1 dB lost.
+	CHECK(g.psnr.at("mean").second < g.psnr.at("mean").first - 3.0);
+
+	// The reject map: one band per rejecting statistic, more rejected in the path than elsewhere.
+	for (int band = 0; band < 2; band++) {
+		double inside = 0, outside = 0;
+		std::size_t outside_n = 0;
+		for (std::size_t p = 0; p < g.path.size(); p++) {
+			const int x = static_cast<int>(p % g.geometry.width), y = static_cast<int>(p / g.geometry.width);
+			if (g.path[p])
+				inside += g.rejects[p * 2 + band];
+			else if (x >= 40 && y >= 40 && x < g.geometry.width - 40 && y < g.geometry.height - 40)
+				outside += g.rejects[p * 2 + band], outside_n++;
+		}
+		inside /= static_cast<double>(in_path);
+		outside /= static_cast<double>(outside_n);
+		MESSAGE(fmt::format("rejects band {}: {:.2f} samples per pixel in the path, {:.2f} elsewhere", band, inside, outside));
+		CHECK(inside > outside + 0.3);
+	}
+
+	// A larger patch (5%, 43 x 32 px) whose places overlap: parts of its path are under it in two
+	// frames. Two outliers in 16 inflate the plain standard deviation so much that sigma-clip at
+	// kappa 3 keeps some (measured: -1.1 dB; reported, not asserted); winsorized sigma does not
+	// inflate, and sigma-clip at kappa 2.5 rejects them.
+	moving.moving_object = 0.05;
+	const Ghosts overlap = measure_ghosts(dir, burst, moving, all, ClipOptions{}, "overlap");
+	report(overlap, "overlap");
+	for (const char *robust : {"median", "winsorized"}) {
+		CAPTURE(robust);
+		CHECK(overlap.psnr.at(robust).second > overlap.psnr.at(robust).first - 1.0);
+	}
+	CHECK(overlap.psnr.at("mean").second < overlap.psnr.at("mean").first - 3.0);
+	ClipOptions lower;
+	lower.kappa = 2.5;
+	const Ghosts clipped = measure_ghosts(dir, burst, moving, {Statistic::sigma_clip}, lower, "kappa25");
+	report(clipped, "overlap, kappa 2.5");
+	CHECK(clipped.psnr.at("sigma-clip").second > clipped.psnr.at("sigma-clip").first - 1.0);
+}
+
+TEST_CASE("weighted: inverse noise variance weights find the noisy frames and beat the mean; sharpness weights find a blurred frame")
+{
+	TempDir dir("weighted");
+	NoProgress quiet;
+	const SynthResult a = synthesize(smooth_burst(dir, "quiet", 12, 7, 0.01), quiet);
+	const SynthResult b = synthesize(smooth_burst(dir, "noisy", 12, 7, 0.04), quiet);
+	// Frames 0-3 quiet, 4-11 four times noisier; the same transforms (the same seed).
+	RunOptions o;
+	for (int i = 0; i < 12; i++)
+		o.inputs.push_back((i < 4 ? a : b).frames[static_cast<std::size_t>(i)].string());
+	o.out_dir = dir / "out";
+	o.transforms = a.transforms;
+	o.statistics = {Statistic::mean, Statistic::weighted};
+	o.weight = FrameWeight::noise;
+	o.save.depth = Depth::f32;
+	const RunResult r = run_stack(o, quiet);
+	REQUIRE(r.weights.size() == 12);
+	for (int i = 0; i < 12; i++) {
+		CAPTURE(i);
+		// 1 for the quiet frames, (0.01 / 0.04)^2 = 1/16 for the noisy ones, within the estimate's scatter.
+		if (i < 4)
+			CHECK(r.weights[static_cast<std::size_t>(i)] > 0.8);
+		else
+			CHECK(std::fabs(r.weights[static_cast<std::size_t>(i)] * 16 - 1) < 0.35);
+	}
+	const double mean = score_images(o.out_dir / "mean.tif", a.truth, kBorder).psnr;
+	const double weighted = score_images(o.out_dir / "weighted.tif", a.truth, kBorder).psnr;
+	MESSAGE(fmt::format("4 quiet and 8 noisy frames: mean {:.2f} dB, weighted by inverse noise variance {:.2f} dB", mean, weighted));
+	// From the noise alone: sigma 0.0096 for the mean, 0.0047 for the weighted mean (6.2 dB); the
+	// resampling's own error narrows that (measured 4.3 dB).
+	CHECK(weighted > mean + 3.0);
+
+	// Sharpness weights, on the detailed chart: frame 2 blurred weighs far less than the others.
+	SynthOptions chart;
+	chart.frames = 4;
+	chart.width = 160, chart.height = 120;
+	chart.noise = 0.01;
+	chart.out_dir = dir / "chart";
+	const SynthResult c = synthesize(chart, quiet);
+	fs::create_directories(dir / "blur");
+	const fs::path blurred = dir / "blur" / "frame_002.tif"; // matched to its transform by name
+	vips::VImage::new_from_file(c.frames[2].c_str()).gaussblur(1.0).cast(VIPS_FORMAT_USHORT).tiffsave(blurred.c_str());
+	RunOptions s = o;
+	s.inputs = {c.frames[0].string(), c.frames[1].string(), blurred.string(), c.frames[3].string()};
+	s.transforms = c.transforms;
+	s.out_dir = dir / "out-sharpness";
+	s.weight = FrameWeight::sharpness;
+	const RunResult rs = run_stack(s, quiet);
+	REQUIRE(rs.weights.size() == 4);
+	MESSAGE(fmt::format("sharpness weights {:.3f} {:.3f} {:.3f} (blurred) {:.3f}", rs.weights[0], rs.weights[1], rs.weights[2], rs.weights[3]));
+	CHECK(rs.weights[2] < 0.5 * std::min({rs.weights[0], rs.weights[1], rs.weights[3]}));
+	CHECK(*std::max_element(rs.weights.begin(), rs.weights.end()) == 1.0);
+}
