@@ -7,6 +7,7 @@
 #include "superstack/mask.hpp"
 #include "superstack/sharpness.hpp"
 #include "superstack/spool.hpp"
+#include "superstack/tca.hpp"
 
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -225,13 +226,29 @@ std::vector<double> frame_weights(const std::vector<Sharpness> &measured, FrameW
 
 // Aligns every frame to `reference`; the transforms file's entries, with a report per frame.
 // Rejected frames are named in a warning (skip) or fail the run (fail).
+// The lens's chromatic aberration, from the reference frame; nothing (with a warning) when it cannot
+// be measured.
+std::optional<ChannelTransforms> measure_tca(const Inputs &in, const std::vector<vips::VImage> &working, int reference,
+	const std::optional<vips::VImage> &mask, int threads, Progress &progress)
+{
+	const TcaEstimate e = estimate_tca(working[reference], in.infos[reference].alpha, mask, threads, progress);
+	if (!e.channels)
+		progress.warn(fmt::format("{}: chromatic aberration not corrected: {}", in.files[reference].string(), e.reason));
+	return e.channels;
+}
+
+std::optional<vips::VImage> mask_of(const Inputs &in, int reference, const std::optional<fs::path> &mask_file, Spool &spool)
+{
+	if (!mask_file)
+		return std::nullopt;
+	return open_mask(*mask_file, in.infos[reference].width, in.infos[reference].height, spool);
+}
+
 TransformSet estimate_transforms(const Inputs &in, const std::vector<vips::VImage> &working, int reference,
 	MotionModel model, const std::optional<fs::path> &mask_file, AlignFailure on_failure, double max_residual,
-	int threads, Spool &spool, Progress &progress)
+	bool tca, int threads, Spool &spool, Progress &progress)
 {
-	std::optional<vips::VImage> mask;
-	if (mask_file)
-		mask = open_mask(*mask_file, in.infos[reference].width, in.infos[reference].height, spool);
+	const std::optional<vips::VImage> mask = mask_of(in, reference, mask_file, spool);
 	std::vector<AlignFrame> frames;
 	for (std::size_t i = 0; i < working.size(); i++)
 		frames.push_back({working[i], in.infos[i].alpha, in.files[i].filename().string()});
@@ -255,6 +272,8 @@ TransformSet estimate_transforms(const Inputs &in, const std::vector<vips::VImag
 			throw_error(ExitCode::bad_input, "{}: cannot be aligned: {}", in.files[i].string(), a.reason);
 		progress.warn(fmt::format("{}: left out, cannot be aligned: {}", in.files[i].string(), a.reason));
 	}
+	if (tca)
+		set.tca = measure_tca(in, working, reference, mask, threads, progress);
 	return set;
 }
 
@@ -293,8 +312,8 @@ AlignRunResult align_stack(const AlignRunOptions &o, Progress &progress)
 	const std::vector<vips::VImage> working = decode_frames(in, spool, progress);
 	const int reference = in.reference ? *in.reference : sharpest_frame(in, measure_frames(in, working, progress), progress);
 	AlignRunResult result;
-	result.transforms = estimate_transforms(in, working, reference, o.align, o.mask, o.on_align_failure, o.max_residual, threads,
-		spool, progress);
+	result.transforms = estimate_transforms(in, working, reference, o.align, o.mask, o.on_align_failure, o.max_residual,
+		o.tca, threads, spool, progress);
 	for (const auto &f : result.transforms.frames)
 		result.rejected += f.report && !f.report->ok;
 	write_transforms(o.output, result.transforms);
@@ -353,7 +372,11 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	// Transforms: from the file, estimated here, or the identity (frames taken as aligned). Frames
 	// the alignment rejected are left out.
 	std::vector<std::optional<Matrix3>> transforms(in.files.size(), Matrix3::identity());
+	std::optional<ChannelTransforms> tca; // the lens's chromatic aberration, when corrected
 	if (given) {
+		tca = given->tca;
+		if (o.tca && !tca)
+			tca = measure_tca(in, working, result.reference, mask_of(in, result.reference, o.mask, spool), threads, progress);
 		for (std::size_t i = 0; i < in.files.size(); i++) {
 			auto at = find_transform(*given, in.files[i]);
 			if (!at)
@@ -378,7 +401,8 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 				t = (*t * to_ref).normalised();
 	} else if (o.align != MotionModel::none && in.files.size() > 1) {
 		const TransformSet set = estimate_transforms(in, working, result.reference, o.align, o.mask, o.on_align_failure,
-			o.max_residual, threads, spool, progress);
+			o.max_residual, o.tca, threads, spool, progress);
+		tca = set.tca;
 		for (std::size_t i = 0; i < in.files.size(); i++) {
 			transforms[i] = set.frames[i].matrix;
 			if (!set.frames[i].report->ok)
@@ -386,6 +410,8 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 		}
 		result.report = o.out_dir / "transforms.json";
 		write_transforms(*result.report, set);
+	} else if (o.tca) {
+		tca = measure_tca(in, working, result.reference, mask_of(in, result.reference, o.mask, spool), threads, progress);
 	}
 	for (std::size_t i = 0; i < in.files.size(); i++)
 		if (!transforms[i])
@@ -425,7 +451,7 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 		f.alpha = in.infos[i].alpha;
 		f.output_to_frame = output_to_frame(*transforms[i], result.geometry);
 		f.footprint = frame_footprint(f.output_to_frame, f.width, f.height, result.geometry);
-		f.warped = warp_to_output(f.working, f.output_to_frame, result.geometry, o.kernel);
+		f.warped = warp_to_output(f.working, f.output_to_frame, result.geometry, o.kernel, tca);
 		frames.push_back(std::move(f));
 	}
 

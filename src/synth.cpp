@@ -55,6 +55,9 @@ void validate(const SynthOptions &o)
 		throw_error(ExitCode::usage, "--moving-frames must be between 0 and --frames (got {})", o.moving_frames);
 	if ((o.moving_frames > 0 || o.moving_texture) && !(o.moving_object > 0))
 		throw_error(ExitCode::usage, "--moving-frames and --moving-texture need --moving-object");
+	for (const double t : {o.tca_red, o.tca_blue})
+		if (!(t >= 0.95 && t <= 1.05))
+			throw_error(ExitCode::usage, "--tca-red and --tca-blue must be in [0.95, 1.05] (got {})", t);
 	if (o.out_dir.empty())
 		throw_error(ExitCode::usage, "an output directory is needed");
 }
@@ -322,9 +325,16 @@ SynthResult synthesize(const SynthOptions &o, Progress &progress)
 
 	TransformSet set;
 	set.reference = 0;
+	if (o.tca_red != 1 || o.tca_blue != 1) {
+		const Point centre{(w - 1) / 2.0, (h - 1) / 2.0};
+		set.tca = ChannelTransforms{Matrix3::similarity(0, o.tca_red, centre, 0, 0), Matrix3::similarity(0, o.tca_blue, centre, 0, 0)};
+	}
 	for (int f = 0; f < o.frames; f++) {
 		const std::string name = fmt::format("frame_{:03d}", f);
 		VImage clean = render_frame(scene, matrices[f], g, w, h);
+		if (set.tca) // each colour band through its own magnification, green as it is
+			clean = VImage::bandjoin({render_frame(scene, set.tca->red * matrices[f], g, w, h).extract_band(0),
+				clean.extract_band(1), render_frame(scene, set.tca->blue * matrices[f], g, w, h).extract_band(2)});
 		if (const auto place = moving_object_place(o, f, w, h))
 			clean = with_moving_object(clean, *place, o.moving_texture);
 		const VImage frame = add_noise(clean, o.noise, o.seed, f);

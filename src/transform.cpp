@@ -188,6 +188,12 @@ TransformSet read_transforms(const std::filesystem::path &path)
 				set.frames.size());
 		set.reference = r.get<int>();
 	}
+	if (doc.contains("tca")) {
+		const json &t = doc["tca"];
+		if (!t.is_object() || !t.contains("red") || !t.contains("blue"))
+			throw_error(ExitCode::bad_input, "{}: \"tca\" must hold a \"red\" and a \"blue\" matrix", where);
+		set.tca = ChannelTransforms{parse_matrix(t["red"], where + ": tca.red"), parse_matrix(t["blue"], where + ": tca.blue")};
+	}
 	return set;
 }
 
@@ -197,11 +203,14 @@ void write_transforms(const std::filesystem::path &path, const TransformSet &set
 	doc["version"] = 1;
 	doc["reference"] = set.reference;
 	doc["frames"] = json::array();
-	for (const auto &f : set.frames) {
+	auto rows_of = [](const Matrix3 &m) {
 		json rows = json::array();
-		for (const auto &row : f.matrix.rows())
+		for (const auto &row : m.rows())
 			rows.push_back({row[0], row[1], row[2]});
-		json entry = {{"file", f.file}, {"matrix", rows}};
+		return rows;
+	};
+	for (const auto &f : set.frames) {
+		json entry = {{"file", f.file}, {"matrix", rows_of(f.matrix)}};
 		if (f.report) {
 			const AlignmentReport &r = *f.report;
 			entry["model"] = r.model;
@@ -215,6 +224,8 @@ void write_transforms(const std::filesystem::path &path, const TransformSet &set
 		}
 		doc["frames"].push_back(entry);
 	}
+	if (set.tca)
+		doc["tca"] = {{"red", rows_of(set.tca->red)}, {"blue", rows_of(set.tca->blue)}};
 	const auto tmp = std::filesystem::path(path.string() + ".part");
 	{
 		std::ofstream out(tmp, std::ios::binary | std::ios::trunc);

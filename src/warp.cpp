@@ -54,9 +54,7 @@ double nearest_bias(Kernel kernel)
 	return kernel == Kernel::nearest ? 0.5 : 0.0;
 }
 
-} // namespace
-
-vips::VImage warp_to_output(const vips::VImage &frame, const Matrix3 &m, const OutputGeometry &g, Kernel kernel)
+vips::VImage warp_bands(const vips::VImage &frame, const Matrix3 &m, const OutputGeometry &g, Kernel kernel)
 {
 	const double bias = nearest_bias(kernel);
 	if (m.is_affine()) {
@@ -89,6 +87,21 @@ vips::VImage warp_to_output(const vips::VImage &frame, const Matrix3 &m, const O
 					  ->set("interpolate", interpolator(kernel))
 					  ->set("extend", VIPS_EXTEND_COPY)
 					  ->set("premultiplied", true));
+}
+
+} // namespace
+
+vips::VImage warp_to_output(const vips::VImage &frame, const Matrix3 &m, const OutputGeometry &g, Kernel kernel,
+	const std::optional<ChannelTransforms> &tca)
+{
+	if (!tca || frame.bands() < 3)
+		return warp_bands(frame, m, g, kernel);
+	std::vector<vips::VImage> bands{warp_bands(frame.extract_band(0), (tca->red * m).normalised(), g, kernel),
+		warp_bands(frame.extract_band(1), m, g, kernel),
+		warp_bands(frame.extract_band(2), (tca->blue * m).normalised(), g, kernel)};
+	if (frame.bands() > 3)
+		bands.push_back(warp_bands(frame.extract_band(3, vips::VImage::option()->set("n", frame.bands() - 3)), m, g, kernel));
+	return vips::VImage::bandjoin(bands);
 }
 
 Rect frame_footprint(const Matrix3 &output_to_frame, int width, int height, const OutputGeometry &g)

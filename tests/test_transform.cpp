@@ -47,6 +47,17 @@ TEST_CASE("transforms file: round trip, lookup by file name, and one-line errors
 			CHECK(back.frames[1].matrix(i, j) == set.frames[1].matrix(i, j));
 	CHECK(find_transform(back, "/somewhere/else/b.tif").value() == 1);
 	CHECK_FALSE(find_transform(back, "c.tif").has_value());
+	CHECK_FALSE(back.tca.has_value());
+	// The chromatic aberration, when there is one, goes and comes back exactly.
+	set.tca = ChannelTransforms{Matrix3::similarity(0, 1.0008, {319.5, 239.5}, 0.1, 0), Matrix3::similarity(0, 0.9993, {319.5, 239.5}, 0, 0)};
+	write_transforms(dir / "t.json", set);
+	const TransformSet with_tca = read_transforms(dir / "t.json");
+	REQUIRE(with_tca.tca);
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 3; j++) {
+			CHECK(with_tca.tca->red(i, j) == set.tca->red(i, j));
+			CHECK(with_tca.tca->blue(i, j) == set.tca->blue(i, j));
+		}
 
 	auto expect_error = [&](const std::string &text, const std::string &needle) {
 		std::ofstream(dir / "bad.json") << text;
@@ -71,6 +82,10 @@ TEST_CASE("transforms file: round trip, lookup by file name, and one-line errors
 	expect_error(R"({"version": 1, "frames": [{"file": "a", "matrix": [[1,2,0],[2,4,0],[0,0,1]]}]})", "singular");
 	expect_error(R"({"version": 1, "reference": 3, "frames": [{"file": "a", "matrix": [[1,0,0],[0,1,0],[0,0,1]]}]})",
 		"reference");
+	expect_error(R"({"version": 1, "frames": [{"file": "a", "matrix": [[1,0,0],[0,1,0],[0,0,1]]}], "tca": {"red": [[1,0,0],[0,1,0],[0,0,1]]}})",
+		"tca");
+	expect_error(R"({"version": 1, "frames": [{"file": "a", "matrix": [[1,0,0],[0,1,0],[0,0,1]]}], "tca": {"red": [[1,0,0],[0,1,0],[0,0,1]], "blue": [[0,0,0],[0,0,0],[0,0,1]]}})",
+		"tca.blue");
 	try {
 		read_transforms(dir / "missing.json");
 		FAIL("no error for a missing file");

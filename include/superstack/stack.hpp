@@ -39,6 +39,7 @@ struct RunOptions {
 	std::optional<std::filesystem::path> mask;     // reference pixels alignment ignores
 	AlignFailure on_align_failure = AlignFailure::skip;
 	double max_residual = 2.0;                     // px: a frame whose fit leaves more is rejected
+	bool tca = false;                              // correct chromatic aberration (measured, or the file's)
 	std::uint64_t memory_bytes = 1ull << 30;
 	int threads = 0;                            // 0: one per core
 	SaveOptions save;
@@ -70,6 +71,7 @@ struct AlignRunOptions {
 	std::optional<std::filesystem::path> mask;
 	AlignFailure on_align_failure = AlignFailure::skip;
 	double max_residual = 2.0;
+	bool tca = false;                           // also measure the lens's chromatic aberration (tca.hpp)
 	int threads = 0;
 	std::optional<std::filesystem::path> work_dir; // default: beside the output file
 };

@@ -28,6 +28,7 @@ struct SynthOptions {
 	double moving_object = 0;                    // area fraction of an object that moves (0: none)
 	int moving_frames = 0;                       // 0: the object is in every frame; K: in K frames, crossing
 	bool moving_texture = false;                 // a textured patch instead of a flat bright square
+	double tca_red = 1, tca_blue = 1;            // chromatic aberration: red, blue magnified about the centre
 	std::uint64_t seed = 1;
 	std::optional<std::filesystem::path> source; // else the built-in chart
 	bool jpeg = false;                           // also write 8-bit JPEG frames (quality 95)
@@ -50,7 +51,9 @@ struct SynthResult {
 // frames floor(i N / K), i = 0..K-1, and crosses the frame from left to right at mid-height, in equal
 // steps (consecutive places overlap when the object is wider than a step: a ghost, in K of N frames,
 // that a robust statistic must remove). moving_texture: grey cosines in [0.1, 0.9] instead of the flat
-// square (see moving_object_place for where). The truth has the size of
+// square (see moving_object_place for where). tca_red, tca_blue: every frame's red and blue bands are
+// the scene magnified by that factor about the frame's centre, against green (a lens's transverse
+// chromatic aberration), written as the "tca" of transforms.json; the truth has none. The truth has the size of
 // OutputGeometry::for_reference(width, height, scale); its pixel (X, Y) is the scene's area
 // average over the square centred at reference ((X+0.5)/S-0.5, (Y+0.5)/S-0.5). A frame pixel is
 // the scene's area average over its own pixel square, then noise of variance

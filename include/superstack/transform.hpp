@@ -61,9 +61,16 @@ struct FrameTransform {
 	std::optional<AlignmentReport> report;
 };
 
+// A lens's transverse chromatic aberration (tca.hpp), the same for every frame: for each of red and
+// blue, the matrix from green's pixel coordinates to that channel's (in any frame's own pixels).
+struct ChannelTransforms {
+	Matrix3 red, blue;
+};
+
 struct TransformSet {
 	int reference = 0;
 	std::vector<FrameTransform> frames;
+	std::optional<ChannelTransforms> tca; // "tca": {"red": matrix, "blue": matrix}
 };
 
 // Reads and validates a transforms file (schema version 1). Errors name the file and the reason.

@@ -13,6 +13,7 @@
 
 #include <vips/vips8>
 
+#include <optional>
 #include <string_view>
 
 namespace superstack {
@@ -27,9 +28,11 @@ std::string_view kernel_name(Kernel kernel);
 Matrix3 output_to_frame(const Matrix3 &reference_to_frame, const OutputGeometry &geometry);
 
 // `frame` (float) resampled onto the output grid: pixel (X, Y) is the frame sampled at
-// output_to_frame * (X, Y, 1). Lazy; the size of `geometry`.
+// output_to_frame * (X, Y, 1). Lazy; the size of `geometry`. With `tca` (a lens's chromatic
+// aberration, tca.hpp) and at least 3 bands, band 0 (red) is sampled at tca->red * output_to_frame
+// and band 2 (blue) at tca->blue * output_to_frame instead: every band is still resampled once.
 vips::VImage warp_to_output(const vips::VImage &frame, const Matrix3 &output_to_frame,
-	const OutputGeometry &geometry, Kernel kernel);
+	const OutputGeometry &geometry, Kernel kernel, const std::optional<ChannelTransforms> &tca = std::nullopt);
 
 // True when output pixel (x, y) maps inside a frame of `width` x `height`.
 inline bool frame_covers(const Matrix3 &m, int width, int height, double x, double y)

@@ -199,6 +199,7 @@ void check_frames_and_output(const char *verb, const std::vector<std::string> &i
 struct AlignFlags {
 	std::string model = "homography", mask, on_failure = "skip", reference;
 	double max_residual = 2.0;
+	bool tca = false;
 	void add_to(po::options_description &desc)
 	{
 		desc.add_options()
@@ -206,7 +207,8 @@ struct AlignFlags {
 			("align", po::value(&model)->default_value("homography"), kAlignHelp)
 			("mask", po::value(&mask), "image in the reference's geometry: pixels that are non-zero (or opaque, with alpha) are ignored by alignment")
 			("on-align-failure", po::value(&on_failure)->default_value("skip"), "a frame that cannot be aligned: skip it (named in a warning and the report) or fail")
-			("max-residual", po::value(&max_residual)->default_value(2.0), "reject a frame whose fit leaves more than this RMS residual, input pixels");
+			("max-residual", po::value(&max_residual)->default_value(2.0), "reject a frame whose fit leaves more than this RMS residual, input pixels")
+			("tca", po::bool_switch(&tca), "measure the lens's chromatic aberration (red and blue against green) on the reference and correct it in every frame's warp");
 	}
 	// Into RunOptions or AlignRunOptions (the same member names).
 	template <typename Options>
@@ -221,6 +223,7 @@ struct AlignFlags {
 		if (!(max_residual > 0) || !std::isfinite(max_residual))
 			throw_error(ExitCode::usage, "--max-residual must be a number > 0 (got {})", max_residual);
 		o.max_residual = max_residual;
+		o.tca = tca;
 	}
 };
 
@@ -342,6 +345,8 @@ Command parse_synth(const std::vector<std::string> &args)
 		("moving-object", po::value(&o.moving_object)->default_value(0.0), "area fraction of a bright square that moves between frames")
 		("moving-frames", po::value(&o.moving_frames)->default_value(0), "0: the object is in every frame; K: only in K frames, crossing the frame")
 		("moving-texture", po::bool_switch(&o.moving_texture), "the moving object is a textured patch, not a flat square")
+		("tca-red", po::value(&o.tca_red)->default_value(1.0), "chromatic aberration: red magnified by this about the centre")
+		("tca-blue", po::value(&o.tca_blue)->default_value(1.0), "chromatic aberration: blue magnified by this about the centre")
 		("seed", po::value(&seed)->default_value(1), "random seed")
 		("source", po::value(&source), "scene image at truth resolution (default: the built-in chart)")
 		("jpeg", po::bool_switch(&o.jpeg), "also write 8-bit JPEG frames");
