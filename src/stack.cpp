@@ -334,6 +334,8 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	spec.colour_bands = in.colour_bands;
 	spec.statistics = o.statistics;
 	spec.clip = o.clip;
+	spec.merge = o.merge;
+	spec.pixfrac = o.pixfrac;
 	spec.coverage = o.save_coverage;
 	spec.rejects = o.save_rejects;
 	if (o.mask)

@@ -202,7 +202,7 @@ namespace {
 // Runs the burst with `statistics` at several thread counts and memory limits, the last two `tight`
 // enough to change the tiling, and checks every output file is byte-identical to the first run's.
 void check_bit_identical(const std::string &name, const std::vector<Statistic> &statistics, bool rejects,
-	std::pair<std::uint64_t, std::uint64_t> tight)
+	std::pair<std::uint64_t, std::uint64_t> tight, Merge merge = Merge::interpolate)
 {
 	TempDir dir(name);
 	TransformSet set;
@@ -225,6 +225,7 @@ void check_bit_identical(const std::string &name, const std::vector<Statistic> &
 		o.statistics = statistics;
 		o.save_coverage = true;
 		o.save_rejects = rejects;
+		o.merge = merge;
 		NoProgress quiet;
 		const RunResult r = run_stack(o, quiet);
 		tiles.push_back(r.plan.tile);
@@ -250,6 +251,12 @@ void check_bit_identical(const std::string &name, const std::vector<Statistic> &
 TEST_CASE("run: results are bit-identical across threads 1/2/4 and memory limits that change the tiling")
 {
 	check_bit_identical("determinism", {Statistic::mean, Statistic::median}, false, {8ull << 20, 3ull << 20});
+}
+
+TEST_CASE("run: drizzle is bit-identical across threads and memory limits")
+{
+	check_bit_identical("determinism-drizzle", {Statistic::mean, Statistic::median}, false, {8ull << 20, 3ull << 20},
+		Merge::drizzle);
 }
 
 TEST_CASE("run: every statistic and the reject map are bit-identical across threads and memory limits")

@@ -42,6 +42,17 @@ bool needs_all_samples(Statistic statistic);
 // Leaves samples out of its value, so it has a band in the reject map.
 bool rejects_samples(Statistic statistic);
 
+// How a frame's pixels reach the output grid. interpolate: the frame resampled onto the grid (warp.hpp),
+// one sample per output pixel it covers. drizzle: its own pixels, each shrunk to pixfrac of its side,
+// mapped onto the grid and added to the output pixels they overlap by the area of overlap
+// (src/reduce/drizzle.hpp); the frame's sample at an output pixel is the overlap-weighted mean of its
+// drops there (when they weigh a tenth of a pixel or more), and `mean` is the drizzled mean, the sum of
+// value x overlap over all frames over the sum of overlaps.
+enum class Merge { interpolate, drizzle };
+
+Merge parse_merge(std::string_view name); // throws Error(usage)
+std::string_view merge_name(Merge merge);
+
 // The parameters of the rejecting statistics.
 struct ClipOptions {
 	double kappa = 3.0;     // sigma-clip, winsorized: reject beyond kappa sigma of the median (> 0)
@@ -66,6 +77,8 @@ struct ReduceSpec {
 	int colour_bands = 1;
 	std::vector<Statistic> statistics;
 	ClipOptions clip;
+	Merge merge = Merge::interpolate;
+	double pixfrac = 0.5;      // drizzle: the drop's side over the input pixel's, in (0, 1]
 	bool coverage = false;     // append the sample-count band
 	bool rejects = false;      // append the reject map: one band per rejecting statistic
 	MemoryPlan plan;

@@ -31,6 +31,8 @@ struct RunOptions {
 	std::optional<std::string> reference;       // first, sharpest, an index (0-based) or a file; default first
 	double scale = 2;
 	Kernel kernel = Kernel::lanczos3;
+	Merge merge = Merge::interpolate;           // how frames reach the output grid (reduce.hpp)
+	double pixfrac = 0.5;                       // drizzle: drop size over pixel size, in (0, 1]
 	std::vector<Statistic> statistics{Statistic::mean, Statistic::median};
 	ClipOptions clip;                           // kappa, iterations, trim of the rejecting statistics
 	FrameWeight weight = FrameWeight::noise;    // for `weighted`

@@ -233,7 +233,7 @@ Command parse_run(const std::vector<std::string> &args)
 	RunOptions o;
 	bool quiet = false, verbose = false;
 	std::string out, kernel = "lanczos3", reduce = "mean,median", memory = "1G", compression = "none",
-			    bigtiff = "auto", depth = "16", transforms, workdir;
+			    bigtiff = "auto", depth = "16", transforms, workdir, merge = "interpolate";
 	std::vector<std::string> inputs;
 	AlignFlags align;
 	StatisticFlags stats;
@@ -246,6 +246,8 @@ Command parse_run(const std::vector<std::string> &args)
 	desc.add_options()
 		("scale", po::value(&o.scale)->default_value(2.0), "output pixels per input pixel; any real >= 1 (1: plain stacking)")
 		("kernel", po::value(&kernel)->default_value("lanczos3"), "resampling: nearest, linear, cubic, lanczos3")
+		("merge", po::value(&merge)->default_value("interpolate"), "how frames reach the output grid: interpolate (resampled) or drizzle (their own pixels, shrunk and dropped)")
+		("pixfrac", po::value(&o.pixfrac)->default_value(0.5), "drizzle: the drop's side over the input pixel's, in (0, 1]")
 		("reduce", po::value(&reduce)->default_value("mean,median"), "statistics to write, comma-separated: mean, median, sigma-clip, winsorized, trimmed, weighted, min, max")
 		("transforms", po::value(&transforms), "per-frame transforms file (JSON, e.g. from `superstack align`) instead of aligning")
 		("memory", po::value(&memory)->default_value("1G"), "memory budget for the reduction, e.g. 512M, 2G")
@@ -272,6 +274,9 @@ Command parse_run(const std::vector<std::string> &args)
 	if (!(o.scale >= 1.0 && o.scale <= 16.0))
 		throw_error(ExitCode::usage, "--scale must be between 1 and 16 (got {})", o.scale);
 	o.kernel = parse_kernel(kernel);
+	o.merge = parse_merge(merge);
+	if (!(o.pixfrac > 0 && o.pixfrac <= 1))
+		throw_error(ExitCode::usage, "--pixfrac must be in (0, 1] (got {})", o.pixfrac);
 	o.statistics = parse_statistics(reduce);
 	stats.apply_to(o, vm);
 	if (!transforms.empty())

@@ -4,17 +4,20 @@
 // needs all samples) laid out frame-major -- the k-th sample of every pixel in one plane, so a frame's
 // samples are written in sequence -- plus the running state (counts, sums in double, and weighted sums
 // or extremes when asked) and one scratch column of N floats. Per tile: the frames are visited one at
-// a time; each visit opens a region on that frame's warp for the overlap, copies the covered samples,
-// and frees the region, so one frame's pipeline is live per thread whatever N is. Then every
-// statistic of every pixel comes from that one buffer: the estimators are in kernels.hpp.
+// a time; each visit opens a region on that frame's warp for the overlap (or, to drizzle, on the
+// frame's own pixels that can reach the tile: drizzle.hpp), copies the covered samples, and frees the
+// region, so one frame's pipeline is live per thread whatever N is. Then every statistic of every
+// pixel comes from that one buffer: the estimators are in kernels.hpp.
 #include "superstack/reduce.hpp"
 
+#include "drizzle.hpp"
 #include "kernels.hpp"
 #include "superstack/cancel.hpp"
 #include "superstack/error.hpp"
 #include "superstack/warp.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <iterator>
 #include <memory>
@@ -55,6 +58,18 @@ const StatisticInfo &info_of(Statistic statistic)
 }
 
 } // namespace
+
+Merge parse_merge(std::string_view name)
+{
+	if (name == "interpolate") return Merge::interpolate;
+	if (name == "drizzle") return Merge::drizzle;
+	throw_error(ExitCode::usage, "--merge must be interpolate or drizzle (got '{}')", name);
+}
+
+std::string_view merge_name(Merge merge)
+{
+	return merge == Merge::drizzle ? "drizzle" : "interpolate";
+}
 
 Statistic parse_statistic(std::string_view name)
 {
@@ -145,7 +160,8 @@ void describe_reduction(const ReduceSpec &spec, BudgetRequest &request)
 {
 	request.colour_bands = spec.colour_bands;
 	request.order_statistics = std::any_of(spec.statistics.begin(), spec.statistics.end(), needs_all_samples);
-	request.running_bytes_per_pixel = Running(spec.statistics).bytes_per_pixel(spec.colour_bands);
+	request.running_bytes_per_pixel = Running(spec.statistics).bytes_per_pixel(spec.colour_bands) +
+		(spec.merge == Merge::drizzle ? 2 * 8 * (spec.colour_bands + 1) : 0); // a frame's drops, and their sums
 	request.reduced_bands = reduced_bands(spec);
 }
 
@@ -153,6 +169,7 @@ namespace {
 
 struct Reducer {
 	std::vector<StackFrame> frames;
+	std::vector<Matrix3> frame_to_output; // for drizzle: each frame's pixels onto the output grid
 	ReduceSpec spec;
 	bool keep_samples = false;
 	Running running{{}};
@@ -168,6 +185,9 @@ struct Sequence {
 	std::vector<float> lows, highs;    // [pixel][band], when min or max
 	std::vector<std::uint32_t> counts; // [pixel]
 	std::vector<float> scratch;        // one pixel-band's samples, for every order statistic in turn
+	// Drizzle: one frame's drops ([pixel][band] value x overlap, [pixel] overlap), and over all frames
+	// the same sums, whose ratio is the drizzled mean.
+	std::vector<double> drop_values, drop_weights, drizzle_values, drizzle_weights;
 };
 
 void *reducer_start(VipsImage *, void *a, void *)
@@ -189,6 +209,12 @@ void *reducer_start(VipsImage *, void *a, void *)
 	}
 	seq->counts.resize(px);
 	seq->scratch.resize(r->frames.size());
+	if (r->spec.merge == Merge::drizzle) {
+		seq->drop_values.resize(px * c);
+		seq->drop_weights.resize(px);
+		seq->drizzle_values.resize(px * c);
+		seq->drizzle_weights.resize(px);
+	}
 	return seq.release();
 }
 
@@ -245,52 +271,141 @@ std::pair<int, int> covered_span(const StackFrame &frame, bool affine, int y, in
 	return {x0, x1};
 }
 
-// Adds the samples frame `frame` covers in `tile` to the sequence's buffers.
-int accumulate(const Reducer &r, const StackFrame &frame, const Rect &tile, Sequence &s)
+// A region of `image` prepared over `r`, released when it goes; empty when libvips failed (its error
+// is set).
+struct PreparedRegion {
+	VipsRegion *region;
+	PreparedRegion(const vips::VImage &image, const Rect &r) : region(vips_region_new(image.get_image()))
+	{
+		const VipsRect rect{r.left, r.top, r.width, r.height};
+		if (vips_region_prepare(region, &rect)) {
+			g_object_unref(region);
+			region = nullptr;
+		}
+	}
+	~PreparedRegion()
+	{
+		if (region)
+			g_object_unref(region);
+	}
+	PreparedRegion(const PreparedRegion &) = delete;
+	PreparedRegion &operator=(const PreparedRegion &) = delete;
+};
+
+// Adds one frame's sample v[0..C) at tile pixel `pixel` (the frame's k-th there) to the buffers.
+void add_sample(const Reducer &r, const StackFrame &frame, Sequence &s, std::size_t pixel, std::size_t plane,
+	const float *v)
+{
+	const int c = r.spec.colour_bands;
+	const std::uint32_t k = s.counts[pixel]++;
+	double *sum = &s.sums[pixel * c];
+	float *sample = r.keep_samples ? &s.samples[k * plane + pixel * c] : nullptr;
+	for (int b = 0; b < c; b++) {
+		sum[b] += v[b];
+		if (sample)
+			sample[b] = v[b];
+		if (r.running.weighted)
+			s.weighted_sums[pixel * c + b] += frame.weight * v[b];
+		if (r.running.extremes)
+			kernels::extend_range(s.lows[pixel * c + b], s.highs[pixel * c + b], v[b], k == 0);
+	}
+	if (r.running.weighted)
+		s.weight_sums[pixel] += frame.weight;
+}
+
+// Adds the samples frame `frame` covers in `tile` to the sequence's buffers: its warp's pixels.
+int accumulate_warped(const Reducer &r, const StackFrame &frame, const Rect &tile, Sequence &s)
 {
 	const Rect need = tile.intersect(frame.footprint);
 	if (need.empty())
 		return 0;
-	VipsRegion *region = vips_region_new(frame.warped.get_image());
-	const VipsRect rect{need.left, need.top, need.width, need.height};
-	if (vips_region_prepare(region, &rect)) {
-		g_object_unref(region);
+	const PreparedRegion prepared(frame.warped, need);
+	VipsRegion *region = prepared.region;
+	if (!region)
 		return -1;
-	}
 	const int c = r.spec.colour_bands;
 	const std::size_t plane = static_cast<std::size_t>(tile.width) * tile.height * c;
 	const int stride = frame.warped.bands();
 	const bool affine = frame.output_to_frame.is_affine(); // once per tile, not per row
+	std::array<float, 16> v{};
 	for (int y = need.top; y < need.bottom(); y++) {
 		const auto [x0, x1] = covered_span(frame, affine, y, need.left, need.right());
 		const auto *p = reinterpret_cast<const float *>(VIPS_REGION_ADDR(region, x0, y));
 		std::size_t pixel = static_cast<std::size_t>(y - tile.top) * tile.width + (x0 - tile.left);
 		for (int x = x0; x < x1; x++, p += stride, pixel++) {
-			float unpremultiply = 1.0f;
-			if (frame.alpha) {
-				const float a = p[c];
-				if (!(a >= 0.5f))
-					continue;
-				unpremultiply = 1.0f / a;
+			if (!frame.alpha) {
+				add_sample(r, frame, s, pixel, plane, p);
+				continue;
 			}
-			const std::uint32_t k = s.counts[pixel]++;
-			double *sum = &s.sums[pixel * c];
-			float *sample = r.keep_samples ? &s.samples[k * plane + pixel * c] : nullptr;
-			for (int b = 0; b < c; b++) {
-				const float v = frame.alpha ? p[b] * unpremultiply : p[b];
-				sum[b] += v;
-				if (sample)
-					sample[b] = v;
-				if (r.running.weighted)
-					s.weighted_sums[pixel * c + b] += frame.weight * v;
-				if (r.running.extremes)
-					kernels::extend_range(s.lows[pixel * c + b], s.highs[pixel * c + b], v, k == 0);
-			}
-			if (r.running.weighted)
-				s.weight_sums[pixel] += frame.weight;
+			const float a = p[c];
+			if (!(a >= 0.5f))
+				continue;
+			for (int b = 0; b < c; b++)
+				v[b] = p[b] * (1.0f / a);
+			add_sample(r, frame, s, pixel, plane, v.data());
 		}
 	}
-	g_object_unref(region);
+	return 0;
+}
+
+// A frame's drop weight below this fraction of an output pixel gives no sample there (a sliver of a
+// drop is a single input pixel seen through a corner, and would count as much as a full one in the
+// order statistics); it still counts, by its weight, in the drizzled mean.
+constexpr double kMinDropWeight = 0.1;
+
+// Adds the samples of frame `index` in `tile`, drizzled: its own pixels whose drops can reach the tile
+// are read and dropped (drizzle.hpp); where the frame's drops weigh enough, their weighted mean is the
+// frame's sample.
+int accumulate_drizzled(const Reducer &r, std::size_t index, const Rect &tile, Sequence &s)
+{
+	const StackFrame &frame = r.frames[index];
+	if (tile.intersect(frame.footprint).empty())
+		return 0;
+	// The frame pixels whose drops can touch the tile: the tile's corners mapped back, and a pixel more.
+	const Matrix3 &m = frame.output_to_frame;
+	double x0 = 1e300, y0 = 1e300, x1 = -1e300, y1 = -1e300;
+	for (const Point corner : {Point{tile.left - 0.5, tile.top - 0.5}, Point{tile.right() - 0.5, tile.top - 0.5},
+		     Point{tile.left - 0.5, tile.bottom() - 0.5}, Point{tile.right() - 0.5, tile.bottom() - 0.5}}) {
+		const Point q = m.apply(corner);
+		x0 = std::min(x0, q.x), x1 = std::max(x1, q.x), y0 = std::min(y0, q.y), y1 = std::max(y1, q.y);
+	}
+	const double lim = 1e8;
+	const int left = static_cast<int>(std::floor(std::clamp(x0, -lim, lim))) - 1;
+	const int top = static_cast<int>(std::floor(std::clamp(y0, -lim, lim))) - 1;
+	const Rect block = Rect{left, top, static_cast<int>(std::ceil(std::clamp(x1, -lim, lim))) + 2 - left,
+		static_cast<int>(std::ceil(std::clamp(y1, -lim, lim))) + 2 - top}
+				   .intersect(Rect{0, 0, frame.width, frame.height});
+	if (block.empty())
+		return 0;
+	const PreparedRegion prepared(frame.working, block);
+	VipsRegion *region = prepared.region;
+	if (!region)
+		return -1;
+	const int c = r.spec.colour_bands;
+	const std::size_t px = static_cast<std::size_t>(tile.width) * tile.height;
+	std::fill_n(s.drop_values.begin(), px * c, 0.0);
+	std::fill_n(s.drop_weights.begin(), px, 0.0);
+	drizzle::Block b;
+	b.pixels = reinterpret_cast<const float *>(VIPS_REGION_ADDR(region, block.left, block.top));
+	b.left = block.left, b.top = block.top, b.width = block.width, b.height = block.height;
+	b.stride = VIPS_REGION_LSKIP(region) / sizeof(float);
+	b.bands = frame.working.bands();
+	b.alpha = frame.alpha;
+	drizzle::drop_block(b, r.frame_to_output[index], r.spec.pixfrac, tile, s.drop_values.data(), s.drop_weights.data());
+	const std::size_t plane = px * c;
+	std::array<float, 16> v{};
+	for (std::size_t pixel = 0; pixel < px; pixel++) {
+		const double w = s.drop_weights[pixel];
+		if (!(w > 0))
+			continue;
+		s.drizzle_weights[pixel] += w;
+		for (int k = 0; k < c; k++) {
+			s.drizzle_values[pixel * c + k] += s.drop_values[pixel * c + k];
+			v[k] = static_cast<float>(s.drop_values[pixel * c + k] / w);
+		}
+		if (w >= kMinDropWeight)
+			add_sample(r, frame, s, pixel, plane, v.data());
+	}
 	return 0;
 }
 
@@ -315,7 +430,11 @@ void reduce_pixel(const Reducer &r, Sequence &s, std::size_t pixel, std::size_t 
 		for (std::size_t i = 0; i < r.spec.statistics.size(); i++) {
 			kernels::Estimate e;
 			switch (r.spec.statistics[i]) {
-			case Statistic::mean: e.value = static_cast<float>(kernels::mean_of(s.sums[at], count)); break;
+			case Statistic::mean:
+				e.value = static_cast<float>(r.spec.merge == Merge::drizzle
+						? kernels::weighted_mean_of(s.drizzle_values[at], s.drizzle_weights[pixel], 0.0, 0)
+						: kernels::mean_of(s.sums[at], count));
+				break;
 			case Statistic::weighted:
 				e.value = static_cast<float>(kernels::weighted_mean_of(s.weighted_sums[at], s.weight_sums[pixel], s.sums[at], count));
 				break;
@@ -348,6 +467,12 @@ void write_tile(const Reducer &r, const Rect &tile, Sequence &s, VipsRegion *out
 			if (r.spec.coverage)
 				*after++ = static_cast<float>(s.counts[pixel]);
 			reduce_pixel(r, s, pixel, plane, q, after);
+			// Drizzle with too few frames for the scale and pixfrac: no frame's drops weigh enough
+			// here for a sample, yet some touch it: every statistic takes the drizzled mean.
+			if (r.spec.merge == Merge::drizzle && s.counts[pixel] == 0 && s.drizzle_weights[pixel] > 0)
+				for (std::size_t i = 0; i < r.spec.statistics.size(); i++)
+					for (int b = 0; b < c; b++)
+						q[i * c + b] = static_cast<float>(s.drizzle_values[pixel * c + b] / s.drizzle_weights[pixel]);
 		}
 	}
 }
@@ -365,12 +490,18 @@ int reducer_generate(VipsRegion *out, void *seq, void *a, void *, gboolean *)
 			std::fill_n(s->weighted_sums.begin(), px * r->spec.colour_bands, 0.0);
 			std::fill_n(s->weight_sums.begin(), px, 0.0);
 		}
-		for (const StackFrame &frame : r->frames) {
+		if (r->spec.merge == Merge::drizzle) {
+			std::fill_n(s->drizzle_values.begin(), px * r->spec.colour_bands, 0.0);
+			std::fill_n(s->drizzle_weights.begin(), px, 0.0);
+		}
+		for (std::size_t i = 0; i < r->frames.size(); i++) {
 			if (cancel_requested()) {
 				vips_error("superstack", "%s", "interrupted");
 				return -1;
 			}
-			if (accumulate(*r, frame, tile, *s))
+			const int failed = r->spec.merge == Merge::drizzle ? accumulate_drizzled(*r, i, tile, *s)
+									  : accumulate_warped(*r, r->frames[i], tile, *s);
+			if (failed)
 				return -1;
 		}
 		write_tile(*r, tile, *s, out);
@@ -406,13 +537,19 @@ vips::VImage reduce_stack(std::vector<StackFrame> frames, const ReduceSpec &spec
 	for (const auto &f : reducer->frames)
 		if (!(f.weight >= 0) || !std::isfinite(f.weight))
 			throw_error(ExitCode::processing, "reducer: a frame weight is not a finite number >= 0");
-	for (const auto &f : reducer->frames)
-		if (f.warped.format() != VIPS_FORMAT_FLOAT || f.warped.bands() != spec.colour_bands + (f.alpha ? 1 : 0))
-			throw_error(ExitCode::processing, "reducer: a warped frame is not in the working layout");
+	const bool drizzled = spec.merge == Merge::drizzle;
+	if (drizzled && !(spec.pixfrac > 0 && spec.pixfrac <= 1))
+		throw_error(ExitCode::usage, "--pixfrac must be in (0, 1] (got {})", spec.pixfrac);
+	for (const auto &f : reducer->frames) {
+		const vips::VImage &pixels = drizzled ? f.working : f.warped;
+		if (pixels.format() != VIPS_FORMAT_FLOAT || pixels.bands() != spec.colour_bands + (f.alpha ? 1 : 0))
+			throw_error(ExitCode::processing, "reducer: a frame is not in the working layout");
+		reducer->frame_to_output.push_back(f.output_to_frame.inverse());
+	}
 
 	std::vector<VipsImage *> inputs;
 	for (const auto &f : reducer->frames)
-		inputs.push_back(f.warped.get_image());
+		inputs.push_back((drizzled ? f.working : f.warped).get_image());
 	inputs.push_back(nullptr);
 
 	VipsImage *out = vips_image_new();
