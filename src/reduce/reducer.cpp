@@ -145,7 +145,7 @@ void describe_reduction(const ReduceSpec &spec, BudgetRequest &request)
 {
 	request.colour_bands = spec.colour_bands;
 	request.order_statistics = std::any_of(spec.statistics.begin(), spec.statistics.end(), needs_all_samples);
-	request.running_bytes_per_pixel = Running(spec.statistics).bytes_per_pixel(spec.colour_bands);
+	request.running_bytes_per_pixel = Running(spec.statistics).bytes_per_pixel(spec.colour_bands) + (spec.reference_only ? 1 : 0);
 	request.reduced_bands = reduced_bands(spec);
 }
 
@@ -158,6 +158,7 @@ struct Reducer {
 	Running running{{}};
 	int out_bands = 0;
 	int rejecting = 0; // statistics with a band in the reject map (when spec.rejects)
+	const StackFrame *reference = nullptr; // with spec.reference_only
 };
 
 struct Sequence {
@@ -168,6 +169,7 @@ struct Sequence {
 	std::vector<float> lows, highs;    // [pixel][band], when min or max
 	std::vector<std::uint32_t> counts; // [pixel]
 	std::vector<float> scratch;        // one pixel-band's samples, for every order statistic in turn
+	std::vector<std::uint8_t> reference_only; // [pixel], with spec.reference_only: 1 where only the reference counts
 };
 
 void *reducer_start(VipsImage *, void *a, void *)
@@ -188,6 +190,8 @@ void *reducer_start(VipsImage *, void *a, void *)
 		seq->highs.resize(px * c);
 	}
 	seq->counts.resize(px);
+	if (r->spec.reference_only)
+		seq->reference_only.resize(px);
 	seq->scratch.resize(r->frames.size());
 	return seq.release();
 }
@@ -196,53 +200,6 @@ int reducer_stop(void *seq, void *, void *)
 {
 	delete static_cast<Sequence *>(seq);
 	return 0;
-}
-
-// The span [x0, x1) of row y, within [left, right), that frame `m` covers. For an affine matrix the
-// covered part of a row is one interval, found from the two half-plane limits and then settled with
-// the exact per-pixel test at its ends, so it agrees with frame_covers() to the pixel. A projective
-// matrix is tested pixel by pixel (its covered part of a row is still one interval).
-std::pair<int, int> covered_span(const StackFrame &frame, bool affine, int y, int left, int right)
-{
-	const Matrix3 &m = frame.output_to_frame;
-	auto covers = [&](int x) { return frame_covers(m, frame.width, frame.height, x, y); };
-	if (!affine) {
-		int x0 = left;
-		while (x0 < right && !covers(x0))
-			x0++;
-		int x1 = x0;
-		while (x1 < right && covers(x1))
-			x1++;
-		return {x0, x1};
-	}
-	// p(x) = a x + b along the row, for each frame axis; keep -0.5 <= p < size - 0.5.
-	double lo = left, hi = right;
-	const double limits[2][3] = {{m(0, 0), m(0, 1) * y + m(0, 2), static_cast<double>(frame.width)},
-		{m(1, 0), m(1, 1) * y + m(1, 2), static_cast<double>(frame.height)}};
-	for (const auto &[a, b, size] : limits) {
-		if (a == 0.0) {
-			if (!(b >= -0.5 && b < size - 0.5))
-				return {left, left};
-			continue;
-		}
-		const double t0 = (-0.5 - b) / a, t1 = (size - 0.5 - b) / a;
-		lo = std::max(lo, std::min(t0, t1));
-		hi = std::min(hi, std::max(t0, t1));
-	}
-	if (!(lo < hi))
-		return {left, left};
-	int x0 = std::clamp(static_cast<int>(std::ceil(lo)), left, right);
-	int x1 = std::clamp(static_cast<int>(std::ceil(hi)), left, right);
-	// Settle the ends with the exact test (rounding in the division can move them by one).
-	while (x0 > left && covers(x0 - 1))
-		x0--;
-	while (x0 < x1 && !covers(x0))
-		x0++;
-	while (x1 < right && covers(x1))
-		x1++;
-	while (x1 > x0 && !covers(x1 - 1))
-		x1--;
-	return {x0, x1};
 }
 
 // Adds the samples frame `frame` covers in `tile` to the sequence's buffers.
@@ -261,11 +218,14 @@ int accumulate(const Reducer &r, const StackFrame &frame, const Rect &tile, Sequ
 	const std::size_t plane = static_cast<std::size_t>(tile.width) * tile.height * c;
 	const int stride = frame.warped.bands();
 	const bool affine = frame.output_to_frame.is_affine(); // once per tile, not per row
+	const bool masked = r.spec.reference_only && !frame.reference;
 	for (int y = need.top; y < need.bottom(); y++) {
-		const auto [x0, x1] = covered_span(frame, affine, y, need.left, need.right());
+		const auto [x0, x1] = covered_span(frame.output_to_frame, frame.width, frame.height, affine, y, need.left, need.right());
 		const auto *p = reinterpret_cast<const float *>(VIPS_REGION_ADDR(region, x0, y));
 		std::size_t pixel = static_cast<std::size_t>(y - tile.top) * tile.width + (x0 - tile.left);
 		for (int x = x0; x < x1; x++, p += stride, pixel++) {
+			if (masked && s.reference_only[pixel])
+				continue;
 			float unpremultiply = 1.0f;
 			if (frame.alpha) {
 				const float a = p[c];
@@ -352,6 +312,26 @@ void write_tile(const Reducer &r, const Rect &tile, Sequence &s, VipsRegion *out
 	}
 }
 
+// Marks the tile's pixels where only the reference counts: the mask is set and the reference covers them.
+int mark_reference_only(const Reducer &r, const Rect &tile, Sequence &s)
+{
+	VipsRegion *region = vips_region_new(r.spec.reference_only->get_image());
+	const VipsRect rect{tile.left, tile.top, tile.width, tile.height};
+	if (vips_region_prepare(region, &rect)) {
+		g_object_unref(region);
+		return -1;
+	}
+	const StackFrame &ref = *r.reference;
+	for (int y = tile.top; y < tile.bottom(); y++) {
+		const auto *m = reinterpret_cast<const std::uint8_t *>(VIPS_REGION_ADDR(region, tile.left, y));
+		std::uint8_t *mark = &s.reference_only[static_cast<std::size_t>(y - tile.top) * tile.width];
+		for (int x = 0; x < tile.width; x++)
+			mark[x] = m[x] != 0 && frame_covers(ref.output_to_frame, ref.width, ref.height, tile.left + x, y);
+	}
+	g_object_unref(region);
+	return 0;
+}
+
 int reducer_generate(VipsRegion *out, void *seq, void *a, void *, gboolean *)
 {
 	const auto *r = static_cast<const Reducer *>(a);
@@ -365,6 +345,8 @@ int reducer_generate(VipsRegion *out, void *seq, void *a, void *, gboolean *)
 			std::fill_n(s->weighted_sums.begin(), px * r->spec.colour_bands, 0.0);
 			std::fill_n(s->weight_sums.begin(), px, 0.0);
 		}
+		if (r->spec.reference_only && mark_reference_only(*r, tile, *s))
+			return -1;
 		for (const StackFrame &frame : r->frames) {
 			if (cancel_requested()) {
 				vips_error("superstack", "%s", "interrupted");
@@ -410,9 +392,21 @@ vips::VImage reduce_stack(std::vector<StackFrame> frames, const ReduceSpec &spec
 		if (f.warped.format() != VIPS_FORMAT_FLOAT || f.warped.bands() != spec.colour_bands + (f.alpha ? 1 : 0))
 			throw_error(ExitCode::processing, "reducer: a warped frame is not in the working layout");
 
+	if (spec.reference_only) {
+		for (const auto &f : reducer->frames)
+			if (f.reference)
+				reducer->reference = &f;
+		const vips::VImage &m = *spec.reference_only;
+		if (!reducer->reference || m.bands() != 1 || m.format() != VIPS_FORMAT_UCHAR || m.width() != spec.geometry.width ||
+			m.height() != spec.geometry.height)
+			throw_error(ExitCode::processing, "reducer: the reference-only mask needs the reference frame and the output's grid");
+	}
+
 	std::vector<VipsImage *> inputs;
 	for (const auto &f : reducer->frames)
 		inputs.push_back(f.warped.get_image());
+	if (spec.reference_only)
+		inputs.push_back(spec.reference_only->get_image());
 	inputs.push_back(nullptr);
 
 	VipsImage *out = vips_image_new();
