@@ -64,6 +64,8 @@ std::pair<vips::VImage, vips::VImage> proxies(const ExposureImage &image, const 
 	const vips::VImage value =
 		both.extract_band(0).gaussblur(kProxyBlur, vips::VImage::option()->set("precision", VIPS_PRECISION_FLOAT)).copy_memory();
 	const int side = 2 * kBadReach + 1;
+	if (value.width() < side || value.height() < side) // too small to measure: every pixel unusable
+		return {value, (value * 0.0 + 1.0).cast(VIPS_FORMAT_FLOAT).copy_memory()};
 	const vips::VImage spread = (both.extract_band(1) > 0.0).rank(side, side, side * side - 1).cast(VIPS_FORMAT_FLOAT).copy_memory();
 	return {value, spread};
 }

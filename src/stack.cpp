@@ -437,14 +437,26 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 			prepared[i] = srgb_to_linear(working[i], in.infos[i].alpha);
 	result.exposures.assign(in.files.size(), std::nullopt);
 	if (o.normalize != Normalize::none) {
-		const ExposureProxy proxy = exposure_proxy({prepared[result.reference], ref.alpha}, mask);
+		// A libvips failure here is the file's (a decoder giving up on a second read, say).
+		auto on_file = [&](std::size_t i, auto &&measure) {
+			try {
+				return measure();
+			} catch (const vips::VError &) {
+				throw Error(ExitCode::bad_input, about_file(in.files[i].string(), vips_error_line()));
+			}
+		};
+		std::optional<ExposureProxy> proxy; // made when a frame needs it
 		for (std::size_t i = 0; i < in.files.size(); i++) {
 			if (!transforms[i] || static_cast<int>(i) == result.reference)
 				continue;
 			if (cancel_requested())
 				throw_error(ExitCode::interrupted, "interrupted");
 			progress.update("exposure", static_cast<double>(i) / in.files.size(), -1);
-			const auto fit = estimate_exposure(proxy, {prepared[i], in.infos[i].alpha}, *transforms[i], o.normalize == Normalize::gain_offset);
+			if (!proxy)
+				proxy = on_file(result.reference, [&] { return exposure_proxy({prepared[result.reference], ref.alpha}, mask); });
+			const auto fit = on_file(i, [&] {
+				return estimate_exposure(*proxy, {prepared[i], in.infos[i].alpha}, *transforms[i], o.normalize == Normalize::gain_offset);
+			});
 			const std::string name = in.files[i].filename().string();
 			if (!fit) {
 				progress.warn(fmt::format("{}: too little usable overlap with the reference to measure its exposure; left as it is", name));
