@@ -139,12 +139,13 @@ FrameInfo probe_frame(const fs::path &file)
 	return info;
 }
 
-vips::VImage open_working_frame(const FrameInfo &info, int reference_colour_bands, Spool &spool)
+namespace {
+
+// A decoded image in the working layout (see frame.hpp), `oriented` or not.
+vips::VImage to_working_layout(vips::VImage image, const FrameInfo &info, int reference_colour_bands, bool oriented)
 {
-	vips::VImage decoded = load(info.file, VIPS_ACCESS_SEQUENTIAL);
-	vips::VImage image = spool.add(decoded, info.file.string());
 	try {
-		if (info.orientation != 1)
+		if (oriented && info.orientation != 1)
 			image = image.autorot();
 		if (info.interpretation == VIPS_INTERPRETATION_CMYK)
 			image = image.colourspace(VIPS_INTERPRETATION_sRGB);
@@ -166,6 +167,19 @@ vips::VImage open_working_frame(const FrameInfo &info, int reference_colour_band
 	} catch (const vips::VError &) {
 		throw Error(ExitCode::bad_input, about_file(info.file.string(), vips_error_line()));
 	}
+}
+
+} // namespace
+
+vips::VImage open_working_frame(const FrameInfo &info, int reference_colour_bands, Spool &spool)
+{
+	vips::VImage decoded = load(info.file, VIPS_ACCESS_SEQUENTIAL);
+	return to_working_layout(spool.add(decoded, info.file.string()), info, reference_colour_bands, true);
+}
+
+vips::VImage stream_working_frame(const FrameInfo &info)
+{
+	return to_working_layout(load(info.file, VIPS_ACCESS_SEQUENTIAL), info, info.colour_bands, false);
 }
 
 vips::VImage working_luminance(const vips::VImage &working, bool alpha)

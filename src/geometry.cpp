@@ -31,10 +31,20 @@ OutputGeometry OutputGeometry::for_reference(int reference_width, int reference_
 	return g;
 }
 
+OutputGeometry OutputGeometry::cropped(const Rect &area) const
+{
+	OutputGeometry g = *this;
+	g.left += area.left;
+	g.top += area.top;
+	g.width = area.width;
+	g.height = area.height;
+	return g;
+}
+
 Matrix3 OutputGeometry::output_to_reference() const
 {
 	const double s = 1.0 / scale, t = 0.5 / scale - 0.5;
-	return Matrix3({{{s, 0, t}, {0, s, t}, {0, 0, 1}}});
+	return Matrix3({{{s, 0, t + s * left}, {0, s, t + s * top}, {0, 0, 1}}});
 }
 
 } // namespace superstack

@@ -4,6 +4,7 @@
 #include "superstack/cancel.hpp"
 #include "superstack/error.hpp"
 #include "superstack/frame.hpp"
+#include "superstack/linear_light.hpp"
 #include "superstack/mask.hpp"
 #include "superstack/sharpness.hpp"
 #include "superstack/spool.hpp"
@@ -62,12 +63,14 @@ void ensure_writable_dir(const fs::path &dir)
 		throw_error(ExitCode::processing, "{}: output folder is not writable", dir.string());
 }
 
-// Writes one file per band group (each statistic, the coverage and the reject map). The reduced
-// image is encoded whole, in one operation: taking it apart first would make libvips compute every
-// tile once per part. With a single output it is saved directly; with several, the encoded image is
-// written once to a work file (one pass over the stack) and each output streams out of that.
-void write_outputs(const vips::VImage &reduced, const RunOptions &o, const std::vector<BandGroup> &groups,
-	const vips::VImage &reference, const fs::path &work, Progress &progress, RunResult &result)
+// Writes one file per band group (each statistic, the coverage when asked and the reject map). The
+// reduced image is encoded whole, in one operation: taking it apart first would make libvips compute
+// every tile once per part. With a single output it is saved directly; with several, the encoded image
+// is written once to a work file (one pass over the stack) and each output streams out of that.
+// `linear`: the statistics are linear light, encoded back by the sRGB curve. `alpha`: each statistic's
+// file gets an alpha band, opaque where the count band (then present) is above 0.
+void write_outputs(const vips::VImage &reduced, const RunOptions &o, const std::vector<BandGroup> &groups, bool linear,
+	bool alpha, const vips::VImage &reference, const fs::path &work, Progress &progress, RunResult &result)
 {
 	const VipsBandFormat stored = o.save.depth == Depth::f32 ? VIPS_FORMAT_FLOAT
 		: o.save.depth == Depth::u8                      ? VIPS_FORMAT_UCHAR
@@ -78,9 +81,22 @@ void write_outputs(const vips::VImage &reduced, const RunOptions &o, const std::
 	const VipsBandFormat combined_format =
 		o.save.depth == Depth::f32 || result.frames > 65535 ? VIPS_FORMAT_FLOAT : VIPS_FORMAT_USHORT;
 	std::vector<double> gain;
-	for (const BandGroup &g : groups)
+	int value_bands = 0;
+	const BandGroup *count = nullptr;
+	for (const BandGroup &g : groups) {
 		gain.insert(gain.end(), static_cast<std::size_t>(g.count), g.is_count ? 1.0 : full);
-	vips::VImage encoded = reduced.linear(gain, {0.0});
+		value_bands += g.is_count ? 0 : g.count;
+		if (g.name == "coverage")
+			count = &g;
+	}
+	vips::VImage values = reduced;
+	if (linear && value_bands > 0) {
+		const vips::VImage encoded = linear_to_srgb(reduced.extract_band(0, vips::VImage::option()->set("n", value_bands)));
+		values = value_bands == reduced.bands()
+			? encoded
+			: encoded.bandjoin(reduced.extract_band(value_bands, vips::VImage::option()->set("n", reduced.bands() - value_bands)));
+	}
+	vips::VImage encoded = values.linear(gain, {0.0});
 	if (combined_format != VIPS_FORMAT_FLOAT)
 		encoded = encoded.round(VIPS_OPERATION_ROUND_RINT); // then cast() clamps: never wraps
 	encoded = encoded.cast(combined_format);
@@ -92,12 +108,18 @@ void write_outputs(const vips::VImage &reduced, const RunOptions &o, const std::
 			return part.copy(vips::VImage::option()->set("interpretation", VIPS_INTERPRETATION_MULTIBAND));
 		if (part.format() != stored)
 			part = part.cast(stored);
+		if (alpha)
+			part = part.bandjoin(((source.extract_band(count->first) > 0.0) * (full / 255.0)).cast(stored)); // 255 where true
 		part = with_metadata_of(part, reference);
 		return part.copy(vips::VImage::option()->set("interpretation", interpretation_for(g.count, o.save.depth)));
 	};
-	if (groups.size() == 1) {
-		const fs::path path = o.out_dir / (groups[0].name + ".tif");
-		save_tiff(part_of(encoded, groups[0]), path, o.save, progress, "stack");
+	std::vector<const BandGroup *> files;
+	for (const BandGroup &g : groups)
+		if (g.name != "coverage" || o.save_coverage)
+			files.push_back(&g);
+	if (files.size() == 1 && !alpha) {
+		const fs::path path = o.out_dir / (files[0]->name + ".tif");
+		save_tiff(part_of(encoded, *files[0]), path, o.save, progress, "stack");
 		result.outputs.push_back(path);
 		return;
 	}
@@ -114,9 +136,9 @@ void write_outputs(const vips::VImage &reduced, const RunOptions &o, const std::
 	}
 	const vips::VImage combined = open_raw_file(combined_path, encoded.width(), encoded.height(), encoded.bands(),
 		encoded.format(), VIPS_INTERPRETATION_MULTIBAND);
-	for (const BandGroup &g : groups) {
-		const fs::path path = o.out_dir / (g.name + ".tif");
-		save_tiff(part_of(combined, g), path, o.save, progress, "write " + g.name);
+	for (const BandGroup *g : files) {
+		const fs::path path = o.out_dir / (g->name + ".tif");
+		save_tiff(part_of(combined, *g), path, o.save, progress, "write " + g->name);
 		result.outputs.push_back(path);
 	}
 	std::error_code ec;
@@ -179,6 +201,14 @@ std::vector<vips::VImage> decode_frames(const Inputs &in, Spool &spool, Progress
 	return working;
 }
 
+// The mask in the reference's geometry, when there is one.
+std::optional<vips::VImage> open_reference_mask(const std::optional<fs::path> &file, const FrameInfo &reference, Spool &spool)
+{
+	if (!file)
+		return std::nullopt;
+	return open_mask(*file, reference.width, reference.height, spool);
+}
+
 // Every frame's noise-compensated sharpness and noise (one streaming pass over each).
 std::vector<Sharpness> measure_frames(const Inputs &in, const std::vector<vips::VImage> &working, Progress &progress)
 {
@@ -224,8 +254,6 @@ std::vector<double> frame_weights(const std::vector<Sharpness> &measured, FrameW
 	return w;
 }
 
-// Aligns every frame to `reference`; the transforms file's entries, with a report per frame.
-// Rejected frames are named in a warning (skip) or fail the run (fail).
 // The lens's chromatic aberration, from the reference frame; nothing (with a warning) when it cannot
 // be measured.
 std::optional<ChannelTransforms> measure_tca(const Inputs &in, const std::vector<vips::VImage> &working, int reference,
@@ -237,18 +265,13 @@ std::optional<ChannelTransforms> measure_tca(const Inputs &in, const std::vector
 	return e.channels;
 }
 
-std::optional<vips::VImage> mask_of(const Inputs &in, int reference, const std::optional<fs::path> &mask_file, Spool &spool)
-{
-	if (!mask_file)
-		return std::nullopt;
-	return open_mask(*mask_file, in.infos[reference].width, in.infos[reference].height, spool);
-}
-
+// Aligns every frame to `reference`; the transforms file's entries, with a report per frame (and the
+// lens's chromatic aberration when `tca`). Rejected frames are named in a warning (skip) or fail the
+// run (fail).
 TransformSet estimate_transforms(const Inputs &in, const std::vector<vips::VImage> &working, int reference,
-	MotionModel model, const std::optional<fs::path> &mask_file, AlignFailure on_failure, double max_residual,
-	bool tca, int threads, Spool &spool, Progress &progress)
+	MotionModel model, const std::optional<vips::VImage> &mask, AlignFailure on_failure, double max_residual,
+	bool tca, int threads, Progress &progress)
 {
-	const std::optional<vips::VImage> mask = mask_of(in, reference, mask_file, spool);
 	std::vector<AlignFrame> frames;
 	for (std::size_t i = 0; i < working.size(); i++)
 		frames.push_back({working[i], in.infos[i].alpha, in.files[i].filename().string()});
@@ -312,8 +335,8 @@ AlignRunResult align_stack(const AlignRunOptions &o, Progress &progress)
 	const std::vector<vips::VImage> working = decode_frames(in, spool, progress);
 	const int reference = in.reference ? *in.reference : sharpest_frame(in, measure_frames(in, working, progress), progress);
 	AlignRunResult result;
-	result.transforms = estimate_transforms(in, working, reference, o.align, o.mask, o.on_align_failure, o.max_residual,
-		o.tca, threads, spool, progress);
+	result.transforms = estimate_transforms(in, working, reference, o.align, open_reference_mask(o.mask, in.infos[reference], spool),
+		o.on_align_failure, o.max_residual, o.tca, threads, progress);
 	for (const auto &f : result.transforms.frames)
 		result.rejected += f.report && !f.report->ok;
 	write_transforms(o.output, result.transforms);
@@ -326,8 +349,11 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	if (o.statistics.empty() && !o.save_coverage)
 		throw_error(ExitCode::usage, "--reduce names no statistic");
 	check_clip_options(o.clip);
+	check_selection_options(o.selection);
 	if (o.save_rejects && std::none_of(o.statistics.begin(), o.statistics.end(), rejects_samples))
 		throw_error(ExitCode::usage, "--save-rejects needs sigma-clip, winsorized or trimmed in --reduce");
+	if (o.mask_reduce && !o.mask)
+		throw_error(ExitCode::usage, "--mask-reduce needs --mask");
 	const bool weighted = std::find(o.statistics.begin(), o.statistics.end(), Statistic::weighted) != o.statistics.end();
 	const Inputs in = probe_inputs(o.inputs, o.reference);
 	ReduceSpec spec;
@@ -336,7 +362,8 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	spec.clip = o.clip;
 	spec.merge = o.merge;
 	spec.pixfrac = o.pixfrac;
-	spec.coverage = o.save_coverage;
+	// --crop none marks uncovered pixels by an alpha band made from the count.
+	spec.coverage = o.save_coverage || o.crop == Crop::none;
 	spec.rejects = o.save_rejects;
 	if (o.mask)
 		probe_frame(*o.mask); // a missing or broken mask fails before any heavy work
@@ -364,27 +391,32 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 
 	Spool spool(work);
 	const std::vector<vips::VImage> working = decode_frames(in, spool, progress);
-	std::vector<Sharpness> measured;
-	if (!in.reference || weighted)
-		measured = measure_frames(in, working, progress);
-	result.reference = in.reference ? *in.reference : sharpest_frame(in, measured, progress);
+	result.reference = in.reference ? *in.reference : sharpest_frame(in, measure_frames(in, working, progress), progress);
 	const FrameInfo &ref = in.infos[result.reference];
-	result.geometry = OutputGeometry::for_reference(ref.width, ref.height, o.scale);
+	const std::optional<vips::VImage> mask = open_reference_mask(o.mask, ref, spool);
+	const OutputGeometry full = OutputGeometry::for_reference(ref.width, ref.height, o.scale);
 
 	// Transforms: from the file, estimated here, or the identity (frames taken as aligned). Frames
-	// the alignment rejected are left out.
+	// the alignment rejected are left out. `report` is what OUTDIR/transforms.json will say.
 	std::vector<std::optional<Matrix3>> transforms(in.files.size(), Matrix3::identity());
 	std::optional<ChannelTransforms> tca; // the lens's chromatic aberration, when corrected
+	TransformSet report;
+	report.reference = result.reference;
+	for (const auto &file : in.files)
+		report.frames.push_back({file.string(), Matrix3::identity(), std::nullopt, std::nullopt});
 	if (given) {
 		tca = given->tca;
 		if (o.tca && !tca)
-			tca = measure_tca(in, working, result.reference, mask_of(in, result.reference, o.mask, spool), threads, progress);
+			tca = measure_tca(in, working, result.reference, mask, threads, progress);
+		std::vector<Matrix3> matrices;
 		for (std::size_t i = 0; i < in.files.size(); i++) {
 			auto at = find_transform(*given, in.files[i]);
 			if (!at)
 				throw_error(ExitCode::bad_input, "{}: no transform for frame {}", o.transforms->string(),
 					in.files[i].filename().string());
 			const FrameTransform &t = given->frames[*at];
+			matrices.push_back(t.matrix);
+			report.frames[i].report = t.report;
 			if (t.report && !t.report->ok) {
 				if (static_cast<int>(i) == result.reference)
 					throw_error(ExitCode::bad_input, "{}: the reference frame {} is marked rejected", o.transforms->string(),
@@ -392,38 +424,118 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 				progress.warn(fmt::format("{}: left out, rejected in {}: {}", in.files[i].string(), o.transforms->string(),
 					t.report->reason));
 				transforms[i].reset();
-				continue;
 			}
-			transforms[i] = t.matrix;
 		}
 		// The file's matrices may be relative to another reference: re-express them against ours.
-		const Matrix3 to_ref = transforms[result.reference]->inverse();
-		for (auto &t : transforms)
-			if (t)
-				t = (*t * to_ref).normalised();
+		const Matrix3 to_ref = matrices[result.reference].inverse();
+		for (std::size_t i = 0; i < in.files.size(); i++) {
+			report.frames[i].matrix = (matrices[i] * to_ref).normalised();
+			if (transforms[i])
+				transforms[i] = report.frames[i].matrix;
+		}
 	} else if (o.align != MotionModel::none && in.files.size() > 1) {
-		const TransformSet set = estimate_transforms(in, working, result.reference, o.align, o.mask, o.on_align_failure,
-			o.max_residual, o.tca, threads, spool, progress);
+		const TransformSet set = estimate_transforms(in, working, result.reference, o.align, mask, o.on_align_failure,
+			o.max_residual, o.tca, threads, progress);
 		tca = set.tca;
 		for (std::size_t i = 0; i < in.files.size(); i++) {
 			transforms[i] = set.frames[i].matrix;
+			report.frames[i] = set.frames[i];
 			if (!set.frames[i].report->ok)
 				transforms[i].reset();
 		}
-		result.report = o.out_dir / "transforms.json";
-		write_transforms(*result.report, set);
 	} else if (o.tca) {
-		tca = measure_tca(in, working, result.reference, mask_of(in, result.reference, o.mask, spool), threads, progress);
+		tca = measure_tca(in, working, result.reference, mask, threads, progress);
 	}
 	for (std::size_t i = 0; i < in.files.size(); i++)
 		if (!transforms[i])
 			result.rejected.push_back(in.files[i]);
-	result.frames = static_cast<int>(in.files.size() - result.rejected.size());
+
+	// The frames as they are stacked: in linear light when asked, then brought to the reference's
+	// exposure. Both lazy, before the warp.
+	result.linear_light = uses_linear_light(o.linear, ref);
+	if (result.linear_light)
+		progress.note("stacking in linear light (sRGB curve)");
+	std::vector<vips::VImage> prepared = working;
+	if (result.linear_light)
+		for (std::size_t i = 0; i < in.files.size(); i++)
+			prepared[i] = srgb_to_linear(working[i], in.infos[i].alpha);
+	result.exposures.assign(in.files.size(), std::nullopt);
+	if (o.normalize != Normalize::none) {
+		// A libvips failure here is the file's (a decoder giving up on a second read, say).
+		auto on_file = [&](std::size_t i, auto &&measure) {
+			try {
+				return measure();
+			} catch (const vips::VError &) {
+				throw Error(ExitCode::bad_input, about_file(in.files[i].string(), vips_error_line()));
+			}
+		};
+		std::optional<ExposureProxy> proxy; // made when a frame needs it
+		for (std::size_t i = 0; i < in.files.size(); i++) {
+			if (!transforms[i] || static_cast<int>(i) == result.reference)
+				continue;
+			if (cancel_requested())
+				throw_error(ExitCode::interrupted, "interrupted");
+			progress.update("exposure", static_cast<double>(i) / in.files.size(), -1);
+			if (!proxy)
+				proxy = on_file(result.reference, [&] { return exposure_proxy({prepared[result.reference], ref.alpha}, mask); });
+			const auto fit = on_file(i, [&] {
+				return estimate_exposure(*proxy, {prepared[i], in.infos[i].alpha}, *transforms[i], o.normalize == Normalize::gain_offset);
+			});
+			const std::string name = in.files[i].filename().string();
+			if (!fit) {
+				progress.warn(fmt::format("{}: too little usable overlap with the reference to measure its exposure; left as it is", name));
+				continue;
+			}
+			result.exposures[i] = fit;
+			report.frames[i].stacking = StackingReport{.gain = fit->gain, .offset = fit->offset};
+			progress.note(fmt::format("exposure {}: gain {:.4f}{} ({} of {} proxy pixels agree)", name, fit->gain,
+				o.normalize == Normalize::gain_offset ? fmt::format(", offset {:+.5f}", fit->offset) : "", fit->inliers, fit->pairs));
+			prepared[i] = normalize_exposure(prepared[i], in.infos[i].alpha, *fit);
+		}
+		progress.update("exposure", 1.0, 0);
+		result.exposures[result.reference] = ExposureFit{};
+		report.frames[result.reference].stacking = StackingReport{.gain = 1.0, .offset = 0.0};
+	}
+
+	// Sharpness and noise of the frames as stacked (exposure and linear light change both), for frame
+	// selection and the weights.
+	if (o.selection.active() || weighted) {
+		result.sharpness = measure_frames(in, prepared, progress);
+		for (std::size_t i = 0; i < in.files.size(); i++) {
+			StackingReport &r = report.frames[i].stacking.emplace(report.frames[i].stacking.value_or(StackingReport{}));
+			r.sharpness = result.sharpness[i].sharpness;
+			r.noise = result.sharpness[i].noise;
+		}
+	}
+	if (o.selection.active()) {
+		std::vector<bool> candidate;
+		for (const auto &t : transforms)
+			candidate.push_back(t.has_value());
+		for (const Dropped &d : select_frames(result.sharpness, candidate, result.reference, o.selection)) {
+			transforms[d.index].reset();
+			result.dropped.push_back(in.files[d.index]);
+			report.frames[d.index].stacking->dropped = d.reason;
+			progress.warn(fmt::format("{}: left out, {}", in.files[d.index].string(), d.reason));
+		}
+	}
+	result.frames = static_cast<int>(std::count_if(transforms.begin(), transforms.end(), [](const auto &t) { return t.has_value(); }));
+
+	// The output's window of the reference's grid.
+	std::vector<FrameArea> areas;
+	for (std::size_t i = 0; i < in.files.size(); i++)
+		if (transforms[i])
+			areas.push_back({output_to_frame(*transforms[i], full), in.infos[i].width, in.infos[i].height});
+	result.geometry = crop_geometry(o.crop, full, areas);
+	if (o.crop != Crop::reference)
+		progress.note(fmt::format("crop {}: {}x{} output pixels at ({}, {}) of the reference's {}x{}", crop_name(o.crop),
+			result.geometry.width, result.geometry.height, result.geometry.left, result.geometry.top, full.width, full.height));
 
 	BudgetRequest request;
 	request.memory_bytes = o.memory_bytes;
 	request.threads = threads;
 	request.frames = result.frames;
+	if (o.mask_reduce)
+		spec.reference_only = vips::VImage(); // counted by describe_reduction; set below
 	describe_reduction(spec, request);
 	request.scale = o.scale;
 	request.output_width = result.geometry.width;
@@ -434,7 +546,7 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 
 	std::vector<double> weights(in.files.size(), 1.0);
 	if (weighted) {
-		weights = frame_weights(measured, o.weight);
+		weights = frame_weights(result.sharpness, o.weight);
 		for (std::size_t i = 0; i < in.files.size(); i++)
 			if (transforms[i]) {
 				result.weights.push_back(weights[i]);
@@ -447,10 +559,11 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 			continue;
 		StackFrame f;
 		f.weight = weights[i];
-		f.working = working[i];
+		f.working = prepared[i];
 		f.width = in.infos[i].width;
 		f.height = in.infos[i].height;
 		f.alpha = in.infos[i].alpha;
+		f.reference = static_cast<int>(i) == result.reference;
 		f.output_to_frame = output_to_frame(*transforms[i], result.geometry);
 		f.footprint = frame_footprint(f.output_to_frame, f.width, f.height, result.geometry);
 		f.warped = warp_to_output(f.working, f.output_to_frame, result.geometry, o.kernel, tca);
@@ -459,10 +572,16 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 
 	spec.geometry = result.geometry;
 	spec.plan = result.plan;
+	if (o.mask_reduce)
+		spec.reference_only = warp_to_output(*mask, output_to_frame(Matrix3::identity(), result.geometry), result.geometry,
+			Kernel::nearest).cast(VIPS_FORMAT_UCHAR);
 	// The spooled reference carries its file's header fields (ICC, EXIF, XMP) through its pipeline.
 	const vips::VImage reference_image = working[result.reference];
 	vips::VImage reduced = reduce_stack(std::move(frames), spec);
-	write_outputs(reduced, o, band_groups(spec), reference_image, work, progress, result);
+	write_outputs(reduced, o, band_groups(spec), result.linear_light, o.crop == Crop::none, reference_image, work, progress, result);
+	result.report = o.out_dir / "transforms.json";
+	report.tca = tca;
+	write_transforms(result.report, report);
 	return result;
 }
 

@@ -58,6 +58,13 @@ void validate(const SynthOptions &o)
 	for (const double t : {o.tca_red, o.tca_blue})
 		if (!(t >= 0.95 && t <= 1.05))
 			throw_error(ExitCode::usage, "--tca-red and --tca-blue must be in [0.95, 1.05] (got {})", t);
+	if (!(o.exposure_variation >= 0) || o.exposure_variation >= 1)
+		throw_error(ExitCode::usage, "--exposure-variation must be in [0, 1) (got {})", o.exposure_variation);
+	if (!(o.blur_sigma > 0) || o.blur_sigma > 100)
+		throw_error(ExitCode::usage, "--blur-sigma must be in (0, 100] frame pixels (got {})", o.blur_sigma);
+	for (int f : o.blurred_frames)
+		if (f < 0 || f >= o.frames)
+			throw_error(ExitCode::usage, "--blur-frames: {} is not a frame index (0 to {})", f, o.frames - 1);
 	if (o.out_dir.empty())
 		throw_error(ExitCode::usage, "an output directory is needed");
 }
@@ -329,6 +336,7 @@ SynthResult synthesize(const SynthOptions &o, Progress &progress)
 		const Point centre{(w - 1) / 2.0, (h - 1) / 2.0};
 		set.tca = ChannelTransforms{Matrix3::similarity(0, o.tca_red, centre, 0, 0), Matrix3::similarity(0, o.tca_blue, centre, 0, 0)};
 	}
+	std::mt19937_64 exposure_rng(o.seed ^ 0xE1E1E1E1ull);
 	for (int f = 0; f < o.frames; f++) {
 		const std::string name = fmt::format("frame_{:03d}", f);
 		VImage clean = render_frame(scene, matrices[f], g, w, h);
@@ -337,7 +345,13 @@ SynthResult synthesize(const SynthOptions &o, Progress &progress)
 				clean.extract_band(1), render_frame(scene, set.tca->blue * matrices[f], g, w, h).extract_band(2)});
 		if (const auto place = moving_object_place(o, f, w, h))
 			clean = with_moving_object(clean, *place, o.moving_texture);
-		const VImage frame = add_noise(clean, o.noise, o.seed, f);
+		if (std::find(o.blurred_frames.begin(), o.blurred_frames.end(), f) != o.blurred_frames.end())
+			clean = clean.gaussblur(o.blur_sigma, VImage::option()->set("precision", VIPS_PRECISION_FLOAT));
+		VImage frame = add_noise(clean, o.noise, o.seed, f);
+		const double exposure = f > 0 && o.exposure_variation > 0 ? 1 + symmetric(exposure_rng, o.exposure_variation) : 1.0;
+		if (exposure != 1.0)
+			frame = clamp01(frame * exposure);
+		result.exposures.push_back(exposure);
 		const fs::path tif = o.out_dir / (name + ".tif");
 		save_atomically(tif, [&](const fs::path &p) { to_16bit(frame).tiffsave(p.c_str()); });
 		result.frames.push_back(tif);
@@ -354,7 +368,9 @@ SynthResult synthesize(const SynthOptions &o, Progress &progress)
 			});
 			result.jpeg_frames.push_back(jpg);
 		}
-		set.frames.push_back({tif.filename().string(), matrices[f]});
+		set.frames.push_back({tif.filename().string(), matrices[f], std::nullopt, std::nullopt});
+		if (o.exposure_variation > 0)
+			set.frames.back().stacking = StackingReport{.gain = exposure, .offset = 0.0};
 		progress.update("synth", (f + 2) / steps, -1);
 	}
 

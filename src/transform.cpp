@@ -152,33 +152,47 @@ TransformSet read_transforms(const std::filesystem::path &path)
 		if (!f.is_object() || !f.contains("file") || !f["file"].is_string() || !f.contains("matrix"))
 			throw_error(ExitCode::bad_input, "{}: needs a \"file\" string and a \"matrix\"", at);
 		FrameTransform entry{f["file"].get<std::string>(), parse_matrix(f["matrix"], at), std::nullopt};
+		auto text = [&](const char *key) {
+			if (!f.contains(key))
+				return std::string();
+			if (!f[key].is_string())
+				throw_error(ExitCode::bad_input, "{}: \"{}\" must be a string", at, key);
+			return f[key].get<std::string>();
+		};
+		// A finite number, >= 0 unless `signed_value`.
+		auto number = [&](const char *key, bool signed_value = false) {
+			if (!f.contains(key))
+				return 0.0;
+			if (!f[key].is_number() || !std::isfinite(f[key].get<double>()) || (!signed_value && f[key].get<double>() < 0))
+				throw_error(ExitCode::bad_input, "{}: \"{}\" must be a number{}", at, key, signed_value ? "" : " >= 0");
+			return f[key].get<double>();
+		};
 		if (f.contains("status")) {
 			AlignmentReport r;
 			const json &status = f["status"];
-			if (!status.is_string() || (status != "ok" && status != "rejected"))
-				throw_error(ExitCode::bad_input, "{}: \"status\" must be \"ok\" or \"rejected\"", at);
-			r.ok = status == "ok";
-			auto text = [&](const char *key) {
-				if (!f.contains(key))
-					return std::string();
-				if (!f[key].is_string())
-					throw_error(ExitCode::bad_input, "{}: \"{}\" must be a string", at, key);
-				return f[key].get<std::string>();
-			};
-			auto number = [&](const char *key) {
-				if (!f.contains(key))
-					return 0.0;
-				if (!f[key].is_number() || !std::isfinite(f[key].get<double>()) || f[key].get<double>() < 0)
-					throw_error(ExitCode::bad_input, "{}: \"{}\" must be a number >= 0", at, key);
-				return f[key].get<double>();
-			};
+			if (!status.is_string() || (status != "ok" && status != "rejected" && status != "dropped"))
+				throw_error(ExitCode::bad_input, "{}: \"status\" must be \"ok\", \"rejected\" or \"dropped\"", at);
+			r.ok = status != "rejected";
 			r.model = text("model");
-			r.reason = text("reason");
+			if (!r.ok)
+				r.reason = text("reason");
 			r.patches = static_cast<int>(std::min(number("patches"), 1e9));
 			r.inliers = static_cast<int>(std::min(number("inliers"), 1e9));
 			r.residual_rms = number("residual_rms");
 			entry.report = r;
+			if (status == "dropped")
+				entry.stacking = StackingReport{.dropped = text("reason")};
 		}
+		auto optional_number = [&](const char *key, bool signed_value = false) {
+			return f.contains(key) ? std::optional<double>(number(key, signed_value)) : std::nullopt;
+		};
+		StackingReport stacking = entry.stacking.value_or(StackingReport{});
+		stacking.gain = optional_number("gain");
+		stacking.offset = optional_number("offset", true);
+		stacking.sharpness = optional_number("sharpness");
+		stacking.noise = optional_number("noise");
+		if (stacking != StackingReport{})
+			entry.stacking = stacking;
 		set.frames.push_back(std::move(entry));
 	}
 	if (doc.contains("reference")) {
@@ -221,6 +235,22 @@ void write_transforms(const std::filesystem::path &path, const TransformSet &set
 			entry["status"] = r.ok ? "ok" : "rejected";
 			if (!r.ok)
 				entry["reason"] = r.reason;
+		}
+		if (f.stacking) {
+			const StackingReport &s = *f.stacking;
+			// Rounded to what is worth reading: gains to 1e-6, offsets to 1e-7 of full scale.
+			if (s.gain)
+				entry["gain"] = std::round(*s.gain * 1e6) / 1e6;
+			if (s.offset)
+				entry["offset"] = std::round(*s.offset * 1e7) / 1e7;
+			if (s.sharpness)
+				entry["sharpness"] = *s.sharpness;
+			if (s.noise)
+				entry["noise"] = *s.noise;
+			if (s.dropped && (!f.report || f.report->ok)) {
+				entry["status"] = "dropped";
+				entry["reason"] = *s.dropped;
+			}
 		}
 		doc["frames"].push_back(entry);
 	}

@@ -54,7 +54,23 @@ double nearest_bias(Kernel kernel)
 	return kernel == Kernel::nearest ? 0.5 : 0.0;
 }
 
-vips::VImage warp_bands(const vips::VImage &frame, const Matrix3 &m, const OutputGeometry &g, Kernel kernel)
+} // namespace
+
+vips::VImage warp_to_output(const vips::VImage &frame, const Matrix3 &m, const OutputGeometry &g, Kernel kernel,
+	const std::optional<ChannelTransforms> &tca)
+{
+	if (!tca || frame.bands() < 3)
+		return warp_to_grid(frame, m, g.width, g.height, kernel);
+	auto band = [&](int first, int n, const Matrix3 &through) {
+		return warp_to_grid(frame.extract_band(first, vips::VImage::option()->set("n", n)), through, g.width, g.height, kernel);
+	};
+	std::vector<vips::VImage> bands{band(0, 1, (tca->red * m).normalised()), band(1, 1, m), band(2, 1, (tca->blue * m).normalised())};
+	if (frame.bands() > 3)
+		bands.push_back(band(3, frame.bands() - 3, m));
+	return vips::VImage::bandjoin(bands);
+}
+
+vips::VImage warp_to_grid(const vips::VImage &frame, const Matrix3 &m, int width, int height, Kernel kernel)
 {
 	const double bias = nearest_bias(kernel);
 	if (m.is_affine()) {
@@ -65,7 +81,7 @@ vips::VImage warp_bands(const vips::VImage &frame, const Matrix3 &m, const Outpu
 		return frame.affine({forward(0, 0), forward(0, 1), forward(1, 0), forward(1, 1)},
 			vips::VImage::option()
 				->set("interpolate", interpolator(kernel))
-				->set("oarea", std::vector<int>{0, 0, g.width, g.height})
+				->set("oarea", std::vector<int>{0, 0, width, height})
 				->set("idx", -(m(0, 2) + bias))
 				->set("idy", -(m(1, 2) + bias))
 				->set("odx", 0.0)
@@ -74,7 +90,7 @@ vips::VImage warp_bands(const vips::VImage &frame, const Matrix3 &m, const Outpu
 				->set("premultiplied", true)); // never premultiply by a guessed alpha
 	}
 	// Projective: an index image of sample coordinates, computed lazily per tile.
-	vips::VImage xy = vips::VImage::xyz(g.width, g.height).cast(VIPS_FORMAT_DOUBLE);
+	vips::VImage xy = vips::VImage::xyz(width, height).cast(VIPS_FORMAT_DOUBLE);
 	vips::VImage xyw = xy.bandjoin_const({1.0});
 	const auto &r = m.rows();
 	vips::VImage matrix = vips::VImage::new_matrixv(3, 3, r[0][0], r[0][1], r[0][2], r[1][0], r[1][1], r[1][2],
@@ -89,22 +105,49 @@ vips::VImage warp_bands(const vips::VImage &frame, const Matrix3 &m, const Outpu
 					  ->set("premultiplied", true));
 }
 
-} // namespace
-
-vips::VImage warp_to_output(const vips::VImage &frame, const Matrix3 &m, const OutputGeometry &g, Kernel kernel,
-	const std::optional<ChannelTransforms> &tca)
+std::pair<int, int> covered_span(const Matrix3 &m, int width, int height, bool affine, int y, int left, int right)
 {
-	if (!tca || frame.bands() < 3)
-		return warp_bands(frame, m, g, kernel);
-	std::vector<vips::VImage> bands{warp_bands(frame.extract_band(0), (tca->red * m).normalised(), g, kernel),
-		warp_bands(frame.extract_band(1), m, g, kernel),
-		warp_bands(frame.extract_band(2), (tca->blue * m).normalised(), g, kernel)};
-	if (frame.bands() > 3)
-		bands.push_back(warp_bands(frame.extract_band(3, vips::VImage::option()->set("n", frame.bands() - 3)), m, g, kernel));
-	return vips::VImage::bandjoin(bands);
+	auto covers = [&](int x) { return frame_covers(m, width, height, x, y); };
+	if (!affine) {
+		int x0 = left;
+		while (x0 < right && !covers(x0))
+			x0++;
+		int x1 = x0;
+		while (x1 < right && covers(x1))
+			x1++;
+		return {x0, x1};
+	}
+	// p(x) = a x + b along the row, for each frame axis; keep -0.5 <= p < size - 0.5.
+	double lo = left, hi = right;
+	const double limits[2][3] = {{m(0, 0), m(0, 1) * y + m(0, 2), static_cast<double>(width)},
+		{m(1, 0), m(1, 1) * y + m(1, 2), static_cast<double>(height)}};
+	for (const auto &[a, b, size] : limits) {
+		if (a == 0.0) {
+			if (!(b >= -0.5 && b < size - 0.5))
+				return {left, left};
+			continue;
+		}
+		const double t0 = (-0.5 - b) / a, t1 = (size - 0.5 - b) / a;
+		lo = std::max(lo, std::min(t0, t1));
+		hi = std::min(hi, std::max(t0, t1));
+	}
+	if (!(lo < hi))
+		return {left, left};
+	int x0 = std::clamp(static_cast<int>(std::ceil(lo)), left, right);
+	int x1 = std::clamp(static_cast<int>(std::ceil(hi)), left, right);
+	// Settle the ends with the exact test (rounding in the division can move them by one).
+	while (x0 > left && covers(x0 - 1))
+		x0--;
+	while (x0 < x1 && !covers(x0))
+		x0++;
+	while (x1 < right && covers(x1))
+		x1++;
+	while (x1 > x0 && !covers(x1 - 1))
+		x1--;
+	return {x0, x1};
 }
 
-Rect frame_footprint(const Matrix3 &output_to_frame, int width, int height, const OutputGeometry &g)
+Rect frame_extent(const Matrix3 &output_to_frame, int width, int height)
 {
 	const Matrix3 to_output = output_to_frame.inverse();
 	double x0 = std::numeric_limits<double>::max(), y0 = x0, x1 = -x0, y1 = -x0;
@@ -121,7 +164,12 @@ Rect frame_footprint(const Matrix3 &output_to_frame, int width, int height, cons
 	const int t = static_cast<int>(std::floor(std::clamp(y0, -lim, lim))) - 1;
 	const int r = static_cast<int>(std::ceil(std::clamp(x1, -lim, lim))) + 2;
 	const int b = static_cast<int>(std::ceil(std::clamp(y1, -lim, lim))) + 2;
-	return Rect{l, t, r - l, b - t}.intersect(g.bounds());
+	return Rect{l, t, r - l, b - t};
+}
+
+Rect frame_footprint(const Matrix3 &output_to_frame, int width, int height, const OutputGeometry &g)
+{
+	return frame_extent(output_to_frame, width, height).intersect(g.bounds());
 }
 
 } // namespace superstack

@@ -113,6 +113,18 @@ TEST_CASE("cli: bad input gives one line naming the file, the documented exit co
 		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--mask", (dir / "notes.tif").string()}, 2, "notes.tif"},
 		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--reference", "sharpest", "--transforms",
 			 (dir / "none.json").string(), "--align", "affine"}, 1, "--transforms"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--normalize", "exposure"}, 1, "--normalize"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--reject-blurry", "1"}, 1, "--reject-blurry"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--reject-blurry", "-0.1"}, 1, "--reject-blurry"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--min-sharpness", "-1"}, 1, "--min-sharpness"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--linear", "yes"}, 1, "--linear"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--crop", "union"}, 1, "--crop"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--mask-reduce"}, 1, "--mask-reduce"},
+		{{"check"}, 1, "no input"},
+		{{"check", (dir / "good1.tif").string(), (dir / "cut.jpg").string()}, 2, "cut.jpg"},
+		{{"synth", "-o", out.string(), "--blur-frames", "1,x"}, 1, "--blur-frames"},
+		{{"synth", "-o", out.string(), "--frames", "4", "--blur-frames", "4"}, 1, "--blur-frames"},
+		{{"synth", "-o", out.string(), "--exposure-variation", "1"}, 1, "--exposure-variation"},
 		{{"align", (dir / "good1.tif").string()}, 1, "-o"},
 		{{"align", (dir / "good1.tif").string(), "-o", (out / "t.json").string(), "--align", "none"}, 1, "none"},
 		{{"align", (dir / "good1.tif").string(), (dir / "cut.jpg").string(), "-o", (out / "t.json").string()}, 2, "cut.jpg"},
@@ -134,7 +146,7 @@ TEST_CASE("cli: help for every command shows examples; run writes exactly the re
 {
 	if (!have_binary())
 		return;
-	for (const char *command : {"run", "align", "synth", "score"}) {
+	for (const char *command : {"run", "align", "synth", "score", "check"}) {
 		const ProcessResult r = run_superstack({command, "--help"}, 30);
 		CHECK(r.exit_code == 0);
 		CHECK(r.out.find("examples:") != std::string::npos);
@@ -148,7 +160,7 @@ TEST_CASE("cli: help for every command shows examples; run writes exactly the re
 	const ProcessResult r = run_superstack({"run", dir.path().string(), "-o", (dir / "out").string(), "--align", "none", "-q"}, 60);
 	CHECK(r.exit_code == 0);
 	CHECK(r.err.empty());
-	CHECK(left_in(dir / "out") == std::vector<std::string>{"mean.tif", "median.tif"});
+	CHECK(left_in(dir / "out") == std::vector<std::string>{"mean.tif", "median.tif", "transforms.json"});
 	vips::VImage median = vips::VImage::new_from_file((dir / "out" / "median.tif").c_str());
 	CHECK(median.width() == 128);
 	CHECK(median.height() == 96);
@@ -163,13 +175,53 @@ TEST_CASE("cli: help for every command shows examples; run writes exactly the re
 	CAPTURE(all.err);
 	CHECK(all.exit_code == 0);
 	CHECK(left_in(dir / "all") == std::vector<std::string>{"max.tif", "mean.tif", "median.tif", "min.tif", "rejects.tif",
-					   "sigma-clip.tif", "trimmed.tif", "weighted.tif", "winsorized.tif"});
+					   "sigma-clip.tif", "transforms.json", "trimmed.tif", "weighted.tif", "winsorized.tif"});
 	vips::VImage rejects = vips::VImage::new_from_file((dir / "all" / "rejects.tif").c_str());
 	CHECK(rejects.bands() == 3);
 	// trimmed: floor(0.3 x 3) = 0 dropped at each end.
 	CHECK(rejects.extract_band(0).max() == 0.0);
 	CHECK(vips::VImage::new_from_file((dir / "all" / "min.tif").c_str()).avg() <
 		vips::VImage::new_from_file((dir / "all" / "max.tif").c_str()).avg());
+}
+
+TEST_CASE("cli: check prints a table ranked by sharpness, or JSON; run names the frames it drops")
+{
+	if (!have_binary())
+		return;
+	TempDir dir("cli-check");
+	REQUIRE(run_superstack({"synth", "-o", (dir / "burst").string(), "--frames", "4", "--size", "160x120", "--noise", "0.01",
+				       "--blur-frames", "2", "-q"}, 60).exit_code == 0);
+	std::vector<std::string> frames;
+	for (int i = 0; i < 4; i++)
+		frames.push_back((dir / "burst" / fmt::format("frame_{:03}.tif", i)).string());
+	std::vector<std::string> args{"check"};
+	args.insert(args.end(), frames.begin(), frames.end());
+	const ProcessResult table = run_superstack(args, 60);
+	CAPTURE(table.err);
+	REQUIRE(table.exit_code == 0);
+	CHECK(table.out.rfind("rank", 0) == 0);
+	CHECK(table.out.find("sharpness") != std::string::npos);
+	CHECK(table.out.find("noise") != std::string::npos);
+	// The blurred frame is on the last line, rank 4.
+	const auto last = table.out.substr(table.out.rfind('\n', table.out.size() - 2) + 1);
+	CHECK(last.find("   4  ") == 0);
+	CHECK(last.find("frame_002.tif") != std::string::npos);
+	args.push_back("--json");
+	const ProcessResult json = run_superstack(args, 60);
+	REQUIRE(json.exit_code == 0);
+	CHECK(json.out.find("\"rank\": 4") != std::string::npos);
+	// run --reject-blurry 0.25: one frame of 4, named on stderr.
+	std::vector<std::string> run{"run"};
+	run.insert(run.end(), frames.begin(), frames.end());
+	for (const char *a : {"-o", "", "--transforms", "", "--reject-blurry", "0.25"})
+		run.push_back(a);
+	run[6] = (dir / "out").string();
+	run[8] = (dir / "burst" / "transforms.json").string();
+	const ProcessResult r = run_superstack(run, 60);
+	CAPTURE(r.err);
+	REQUIRE(r.exit_code == 0);
+	CHECK(r.err.find("frame_002.tif: left out, blurry") != std::string::npos);
+	CHECK(r.out.find("(3 frames stacked, 1 left out)") != std::string::npos);
 }
 
 TEST_CASE("cli: align writes the transforms file with a report per frame")
@@ -213,7 +265,7 @@ TEST_CASE("cli: 500 frames stack with only 64 file descriptors allowed, and the 
 		(vips::VImage::black(24, 16) + v).cast(VIPS_FORMAT_UCHAR).write_to_file((dir / fmt::format("f{:03}.tif", i)).c_str());
 	}
 	const ProcessResult r = run_superstack({"run", dir.path().string(), "-o", (dir / "out").string(), "--scale", "1",
-						       "--depth", "float", "--align", "none", "-q"},
+						       "--depth", "float", "--align", "none", "--linear", "off", "--normalize", "none", "-q"},
 		300, -1, 64);
 	CAPTURE(r.err);
 	REQUIRE(r.exit_code == 0);
@@ -264,7 +316,7 @@ TEST_CASE("cli: every file of the bad-input corpus either stacks or fails cleanl
 		CHECK((r.exit_code == 0 || r.exit_code == 2));
 		if (r.exit_code == 0) {
 			stacked++;
-			CHECK(left_in(out) == std::vector<std::string>{"mean.tif", "median.tif"});
+			CHECK(left_in(out) == std::vector<std::string>{"mean.tif", "median.tif", "transforms.json"});
 		} else {
 			refused++;
 			check_one_line_error(r, e.path().filename().string());

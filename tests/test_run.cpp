@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <iterator>
 
 using namespace superstack;
@@ -80,6 +81,8 @@ void check_format(VipsBandFormat format, int bands, bool alpha, int n, std::uint
 	o.save_coverage = true;
 	o.memory_bytes = 64ull << 20;
 	o.threads = 2;
+	o.normalize = Normalize::none; // random frames: no exposure to measure
+	o.linear = LinearLight::off;   // the oracle averages the stored values
 	NoProgress quiet;
 	const RunResult r = run_stack(o, quiet);
 	REQUIRE(r.outputs.size() == 3);
@@ -103,11 +106,11 @@ void check_format(VipsBandFormat format, int bands, bool alpha, int n, std::uint
 	// Scaling to [0, 1] rounds in float: at most an ulp or two of 1.0.
 	CHECK(worst_mean < 5e-7);
 	CHECK(worst_median < 5e-7);
-	// Nothing left behind but the results.
+	// Nothing left behind but the results and the report.
 	int entries = 0;
 	for (auto &e : std::filesystem::directory_iterator(o.out_dir))
 		entries += e.is_regular_file() || e.is_directory();
-	CHECK(entries == 3);
+	CHECK(entries == 4);
 }
 
 // A small burst with real subpixel motion (rotation, scale 2, lanczos3), written as 16-bit RGB.
@@ -180,6 +183,8 @@ TEST_CASE("run: grey and RGB, 8-bit and 16-bit frames in one stack take the refe
 	o.inputs = {(dir / "a.tif").string(), (dir / "b.tif").string(), (dir / "c.png").string()};
 	o.out_dir = dir / "out";
 	o.align = MotionModel::none; // random frames: taken as aligned
+	o.normalize = Normalize::none;
+	o.linear = LinearLight::off;
 	o.scale = 1;
 	o.kernel = Kernel::nearest;
 	o.save.depth = Depth::f32;
@@ -202,7 +207,7 @@ namespace {
 // Runs the burst with `statistics` at several thread counts and memory limits, the last two `tight`
 // enough to change the tiling, and checks every output file is byte-identical to the first run's.
 void check_bit_identical(const std::string &name, const std::vector<Statistic> &statistics, bool rejects,
-	std::pair<std::uint64_t, std::uint64_t> tight, Merge merge = Merge::interpolate)
+	std::pair<std::uint64_t, std::uint64_t> tight, const std::function<void(RunOptions &, const TempDir &)> &configure = {})
 {
 	TempDir dir(name);
 	TransformSet set;
@@ -225,15 +230,18 @@ void check_bit_identical(const std::string &name, const std::vector<Statistic> &
 		o.statistics = statistics;
 		o.save_coverage = true;
 		o.save_rejects = rejects;
-		o.merge = merge;
+		if (configure)
+			configure(o, dir);
 		NoProgress quiet;
 		const RunResult r = run_stack(o, quiet);
 		tiles.push_back(r.plan.tile);
-		if (i == 0)
+		if (i == 0) {
 			for (const auto &path : r.outputs)
 				names.push_back(path.filename().string());
+			names.push_back("transforms.json"); // gains, sharpness and selection too
+		}
 	}
-	REQUIRE(names.size() == statistics.size() + 1 + (rejects ? 1 : 0));
+	REQUIRE(names.size() == statistics.size() + 2 + (rejects ? 1 : 0));
 	// The settings really did change the tile size.
 	CHECK(*std::min_element(tiles.begin(), tiles.end()) < *std::max_element(tiles.begin(), tiles.end()));
 	for (std::size_t i = 1; i < settings.size(); i++)
@@ -256,7 +264,7 @@ TEST_CASE("run: results are bit-identical across threads 1/2/4 and memory limits
 TEST_CASE("run: drizzle is bit-identical across threads and memory limits")
 {
 	check_bit_identical("determinism-drizzle", {Statistic::mean, Statistic::median}, false, {8ull << 20, 3ull << 20},
-		Merge::drizzle);
+		[](RunOptions &o, const TempDir &) { o.merge = Merge::drizzle; });
 }
 
 TEST_CASE("run: every statistic and the reject map are bit-identical across threads and memory limits")
@@ -264,4 +272,32 @@ TEST_CASE("run: every statistic and the reject map are bit-identical across thre
 	check_bit_identical("determinism-all", {Statistic::mean, Statistic::median, Statistic::sigma_clip,
 		Statistic::winsorized, Statistic::trimmed, Statistic::weighted, Statistic::min, Statistic::max}, true,
 		{24ull << 20, 11ull << 20});
+}
+
+TEST_CASE("run: exposure normalization, frame selection, linear light, every crop and --mask-reduce are bit-identical too")
+{
+	// A mask over a corner of the reference (96 x 72), for the exposure estimate and the reduction.
+	auto with_mask = [](RunOptions &o, const TempDir &dir) {
+		if (!std::filesystem::exists(dir / "mask.png")) {
+			const vips::VImage xyz = vips::VImage::xyz(96, 72);
+			((xyz.extract_band(0) < 30) & (xyz.extract_band(1) < 20)).pngsave((dir / "mask.png").c_str());
+		}
+		o.mask = dir / "mask.png";
+		o.mask_reduce = true;
+	};
+	check_bit_identical("determinism-none", {Statistic::mean, Statistic::median}, false, {8ull << 20, 3ull << 20},
+		[&](RunOptions &o, const TempDir &dir) {
+			o.normalize = Normalize::gain_offset;
+			o.linear = LinearLight::on;
+			o.crop = Crop::none;
+			o.selection.reject_fraction = 0.2; // drops 1 of 6
+			with_mask(o, dir);
+		});
+	check_bit_identical("determinism-common", {Statistic::median, Statistic::winsorized}, true, {8ull << 20, 3ull << 20},
+		[&](RunOptions &o, const TempDir &dir) {
+			o.normalize = Normalize::gain;
+			o.crop = Crop::common;
+			o.selection.min_sharpness = 0;
+			with_mask(o, dir);
+		});
 }

@@ -93,3 +93,37 @@ TEST_CASE("transforms file: round trip, lookup by file name, and one-line errors
 		CHECK(std::string(e.what()).find("missing.json") != std::string::npos);
 	}
 }
+
+TEST_CASE("transforms file: the stacking report (gain, offset, sharpness, noise, dropped) round-trips; older files still read")
+{
+	TempDir dir("transforms-report");
+	TransformSet set;
+	set.frames.push_back({"a.tif", Matrix3::identity(), std::nullopt, StackingReport{.gain = 1.0, .offset = 0.0}});
+	AlignmentReport aligned{"similarity", 90, 80, 0.02, true, ""};
+	set.frames.push_back({"b.tif", Matrix3::translation(1, 2), aligned,
+		StackingReport{.gain = 0.8123456, .offset = -0.0125, .sharpness = 0.25, .noise = 0.01, .dropped = "blurry: reasons"}});
+	write_transforms(dir / "t.json", set);
+	const TransformSet back = read_transforms(dir / "t.json");
+	REQUIRE(back.frames[0].stacking);
+	CHECK(*back.frames[0].stacking->gain == 1.0);
+	CHECK_FALSE(back.frames[0].report); // no status written for it
+	REQUIRE(back.frames[1].stacking);
+	const StackingReport &s = *back.frames[1].stacking;
+	CHECK(*s.gain == doctest::Approx(0.812346).epsilon(1e-9)); // rounded to 1e-6
+	CHECK(*s.offset == doctest::Approx(-0.0125));
+	CHECK(*s.sharpness == 0.25);
+	CHECK(*s.noise == 0.01);
+	CHECK(*s.dropped == "blurry: reasons");
+	REQUIRE(back.frames[1].report);
+	CHECK(back.frames[1].report->ok); // dropped, not rejected: its alignment stands
+	CHECK(back.frames[1].report->model == "similarity");
+	// A file from before the stacking report (version 1, no such fields) reads as before.
+	std::ofstream(dir / "old.json") << R"({"version": 1, "reference": 0, "frames": [{"file": "a.tif", "matrix": [[1,0,0],[0,1,0],[0,0,1]]},
+		{"file": "b.tif", "matrix": [[1,0,2],[0,1,3],[0,0,1]], "model": "translation", "patches": 9, "inliers": 9,
+		 "residual_rms": 0.1, "status": "rejected", "reason": "too far"}]})";
+	const TransformSet old = read_transforms(dir / "old.json");
+	CHECK_FALSE(old.frames[0].stacking);
+	CHECK_FALSE(old.frames[1].stacking);
+	CHECK_FALSE(old.frames[1].report->ok);
+	CHECK(old.frames[1].report->reason == "too far");
+}

@@ -38,6 +38,11 @@ FrameInfo probe_frame(const std::filesystem::path &file);
 // float [0,1], premultiplied alpha as the last band when the frame has one.
 vips::VImage open_working_frame(const FrameInfo &info, int reference_colour_bands, Spool &spool);
 
+// The frame in the working layout of its own colour bands, decoded as one sequential stream (no spool)
+// and not oriented: for one-pass measures that EXIF orientation does not change (sharpness: the
+// 4-neighbour Laplacian is the same under every rotation by 90 degrees and mirror).
+vips::VImage stream_working_frame(const FrameInfo &info);
+
 // The luminance (Rec. 709 weights; premultiplied when the frame has alpha) of a working image.
 // Lazy, 1 band float.
 vips::VImage working_luminance(const vips::VImage &working, bool alpha);

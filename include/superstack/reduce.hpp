@@ -25,6 +25,7 @@
 
 #include <vips/vips8>
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -70,6 +71,7 @@ struct StackFrame {
 	bool alpha = false;        // last band of `working`/`warped` is premultiplied alpha
 	Rect footprint;            // output pixels this frame can cover
 	double weight = 1.0;       // its weight in the `weighted` statistic (>= 0)
+	bool reference = false;    // the reference frame: the only one counted under `reference_only`
 };
 
 struct ReduceSpec {
@@ -81,6 +83,9 @@ struct ReduceSpec {
 	double pixfrac = 0.5;      // drizzle: the drop's side over the input pixel's, in (0, 1]
 	bool coverage = false;     // append the sample-count band
 	bool rejects = false;      // append the reject map: one band per rejecting statistic
+	// 1 band uchar on the output grid (lazy): where it is non-zero and the reference frame covers the
+	// pixel, only the reference's sample counts (--mask-reduce: a moving subject from one frame).
+	std::optional<vips::VImage> reference_only;
 	MemoryPlan plan;
 };
 

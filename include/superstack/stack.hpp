@@ -4,6 +4,10 @@
 
 #include "superstack/align.hpp"
 #include "superstack/budget.hpp"
+#include "superstack/crop.hpp"
+#include "superstack/exposure.hpp"
+#include "superstack/linear_light.hpp"
+#include "superstack/selection.hpp"
 #include "superstack/geometry.hpp"
 #include "superstack/output.hpp"
 #include "superstack/progress.hpp"
@@ -38,7 +42,12 @@ struct RunOptions {
 	FrameWeight weight = FrameWeight::noise;    // for `weighted`
 	std::optional<std::filesystem::path> transforms; // else the frames are aligned (see `align`)
 	MotionModel align = MotionModel::homography;   // none: frames taken as aligned
-	std::optional<std::filesystem::path> mask;     // reference pixels alignment ignores
+	std::optional<std::filesystem::path> mask;     // reference pixels alignment (and exposure) ignores
+	bool mask_reduce = false;                      // and where only the reference is stacked (needs mask)
+	Normalize normalize = Normalize::gain;         // exposure normalization against the reference
+	SelectionOptions selection;                    // --reject-blurry, --min-sharpness
+	LinearLight linear = LinearLight::automatic;   // stack in linear light (auto: 8-bit sRGB input)
+	Crop crop = Crop::reference;                   // the output's window (crop.hpp)
 	AlignFailure on_align_failure = AlignFailure::skip;
 	double max_residual = 2.0;                     // px: a frame whose fit leaves more is rejected
 	bool tca = false;                              // correct chromatic aberration (measured, or the file's)
@@ -54,11 +63,15 @@ struct RunResult {
 	std::vector<std::filesystem::path> outputs;
 	MemoryPlan plan;
 	OutputGeometry geometry;
-	int frames = 0;                             // stacked (after any rejected by alignment)
+	int frames = 0;                             // stacked (after alignment rejections and frame selection)
 	int reference = 0;                          // index among the inputs
-	std::vector<std::filesystem::path> rejected; // inputs left out, with the reason in the report
+	std::vector<std::filesystem::path> rejected; // inputs alignment left out, with the reason in the report
+	std::vector<std::filesystem::path> dropped;  // inputs frame selection left out, likewise
 	std::vector<double> weights;                // per stacked frame, in input order, when `weighted`
-	std::optional<std::filesystem::path> report; // OUTDIR/transforms.json when superstack aligned
+	std::vector<std::optional<ExposureFit>> exposures; // per input, when normalizing (none: not estimated)
+	std::vector<Sharpness> sharpness;           // per input, when measured for selection or weights
+	bool linear_light = false;                  // stacked in linear light
+	std::filesystem::path report;               // OUTDIR/transforms.json: transforms and a report per frame
 	std::uint64_t spool_bytes = 0;
 };
 

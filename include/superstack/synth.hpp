@@ -29,6 +29,9 @@ struct SynthOptions {
 	int moving_frames = 0;                       // 0: the object is in every frame; K: in K frames, crossing
 	bool moving_texture = false;                 // a textured patch instead of a flat bright square
 	double tca_red = 1, tca_blue = 1;            // chromatic aberration: red, blue magnified about the centre
+	double exposure_variation = 0;               // F: frame f > 0 is scaled by 1 + U(-F, F) after its noise
+	std::vector<int> blurred_frames;             // frames blurred by a Gaussian before their noise (shake)
+	double blur_sigma = 1.5;                     // of that Gaussian, frame pixels
 	std::uint64_t seed = 1;
 	std::optional<std::filesystem::path> source; // else the built-in chart
 	bool jpeg = false;                           // also write 8-bit JPEG frames (quality 95)
@@ -38,6 +41,7 @@ struct SynthResult {
 	std::vector<std::filesystem::path> frames;      // frame_000.tif ... (16-bit RGB)
 	std::vector<std::filesystem::path> jpeg_frames; // frame_000.jpg ... when jpeg
 	std::filesystem::path truth, transforms;        // truth.tif, transforms.json
+	std::vector<double> exposures;                  // each frame's exposure factor (1 without variation)
 };
 
 // Conventions: frame 0 is the reference (identity). Frame f's matrix maps reference input pixel
@@ -57,7 +61,11 @@ struct SynthResult {
 // OutputGeometry::for_reference(width, height, scale); its pixel (X, Y) is the scene's area
 // average over the square centred at reference ((X+0.5)/S-0.5, (Y+0.5)/S-0.5). A frame pixel is
 // the scene's area average over its own pixel square, then noise of variance
-// noise^2 * (0.25 + 1.5 v) for clean value v, clamped to [0, 1].
+// noise^2 * (0.25 + 1.5 v) for clean value v, clamped to [0, 1]. A frame in blurred_frames is blurred
+// (libvips gaussblur, blur_sigma frame pixels) before the noise. With exposure_variation F, frame f > 0
+// is then multiplied by 1 + U(-F, F) (drawn from std::mt19937_64(seed ^ 0xE1E1E1E1), in frame order) and
+// clamped to [0, 1]: a gain after the noise, like a camera's ISO, so that normalizing it away restores
+// the frame; the factors are written to transforms.json as each frame's "gain".
 // Throws Error(usage) for bad option values, Error(bad_input) for an unreadable or too small source.
 SynthResult synthesize(const SynthOptions &options, Progress &progress);
 

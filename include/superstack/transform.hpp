@@ -55,10 +55,20 @@ struct AlignmentReport {
 	std::string reason;       // why it was rejected
 };
 
+// What `run` says of a frame besides its alignment (all optional; files from `align` or by hand have
+// none). `run --transforms` reads them back but decides afresh: a dropped frame is a candidate again.
+struct StackingReport {
+	std::optional<double> gain, offset;     // exposure: frame = gain x reference + offset (exposure.hpp)
+	std::optional<double> sharpness, noise; // measured for frame selection or weights (sharpness.hpp)
+	std::optional<std::string> dropped;     // why frame selection left it out ("status": "dropped")
+	bool operator==(const StackingReport &) const = default;
+};
+
 struct FrameTransform {
 	std::string file;         // as written in the file; matched against inputs by path or file name
 	Matrix3 matrix;
 	std::optional<AlignmentReport> report;
+	std::optional<StackingReport> stacking;
 };
 
 // A lens's transverse chromatic aberration (tca.hpp), the same for every frame: for each of red and
@@ -74,7 +84,8 @@ struct TransformSet {
 };
 
 // Reads and validates a transforms file (schema version 1). Errors name the file and the reason.
-// Entries with "status": "rejected" are kept (with their report): callers decide.
+// Entries with "status": "rejected" are kept (with their report): callers decide. "status": "dropped"
+// (frame selection) reads as aligned, with the reason in `stacking`.
 TransformSet read_transforms(const std::filesystem::path &path);
 void write_transforms(const std::filesystem::path &path, const TransformSet &set);
 

@@ -15,6 +15,7 @@
 
 #include <optional>
 #include <string_view>
+#include <utility>
 
 namespace superstack {
 
@@ -34,12 +35,27 @@ Matrix3 output_to_frame(const Matrix3 &reference_to_frame, const OutputGeometry 
 vips::VImage warp_to_output(const vips::VImage &frame, const Matrix3 &output_to_frame,
 	const OutputGeometry &geometry, Kernel kernel, const std::optional<ChannelTransforms> &tca = std::nullopt);
 
+// The same onto any grid of `width` x `height` pixels (proxies, masks): pixel (X, Y) is `image` sampled
+// at grid_to_image * (X, Y, 1).
+vips::VImage warp_to_grid(const vips::VImage &image, const Matrix3 &grid_to_image, int width, int height, Kernel kernel);
+
 // True when output pixel (x, y) maps inside a frame of `width` x `height`.
 inline bool frame_covers(const Matrix3 &m, int width, int height, double x, double y)
 {
 	const Point p = m.apply({x, y});
 	return p.x >= -0.5 && p.x < width - 0.5 && p.y >= -0.5 && p.y < height - 0.5;
 }
+
+// The pixels [x0, x1) of row y, within [left, right), whose sample point falls inside a frame of
+// `width` x `height` through `m` (output -> frame): the same as frame_covers() pixel by pixel. A frame's
+// covered part of a row is one interval (the frame's area is convex and a projective map keeps lines);
+// for an affine `m` it is found from the half-plane limits in O(1), then settled with the exact test.
+// `affine` is m.is_affine(), passed in so callers test it once, not per row.
+std::pair<int, int> covered_span(const Matrix3 &m, int width, int height, bool affine, int y, int left, int right);
+
+// The rectangle of grid pixels (any integers, not clipped) holding every pixel the frame can cover,
+// with a pixel of slack for rounding; frame_footprint() is it clipped to the output.
+Rect frame_extent(const Matrix3 &output_to_frame, int width, int height);
 
 // The output rectangle holding every pixel the frame can cover (clipped to the output).
 Rect frame_footprint(const Matrix3 &output_to_frame, int width, int height, const OutputGeometry &geometry);

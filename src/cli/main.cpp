@@ -8,8 +8,10 @@
 #include "superstack/synth.hpp"
 
 #include <fmt/core.h>
+#include <nlohmann/json.hpp>
 #include <vips/vips8>
 
+#include <algorithm>
 #include <csignal>
 #include <cmath>
 #include <cstdio>
@@ -45,9 +47,8 @@ int run(const RunOptions &options, cli::Verbosity verbosity)
 	if (verbosity != cli::Verbosity::quiet) {
 		for (const auto &path : result.outputs)
 			fmt::print("{}\n", path.string());
-		if (result.report)
-			fmt::print("{} ({} frames stacked, {} left out)\n", result.report->string(), result.frames,
-				result.rejected.size());
+		fmt::print("{} ({} frames stacked, {} left out)\n", result.report.string(), result.frames,
+			result.rejected.size() + result.dropped.size());
 	}
 	return 0;
 }
@@ -71,6 +72,29 @@ int synth(const SynthOptions &options, cli::Verbosity verbosity)
 	if (verbosity != cli::Verbosity::quiet)
 		fmt::print("{} frames, truth {}, transforms {}\n", result.frames.size(), result.truth.string(),
 			result.transforms.string());
+	return 0;
+}
+
+// The ranking as a table (or JSON): the engine measures, the CLI formats.
+int check(const cli::CheckCommand &command, cli::Verbosity verbosity)
+{
+	cli::ProgressBar progress(verbosity);
+	std::vector<FrameCheck> checks = check_frames(command.inputs, command.threads, progress);
+	progress.finish();
+	std::sort(checks.begin(), checks.end(), [](const FrameCheck &a, const FrameCheck &b) { return a.rank < b.rank; });
+	if (command.json) {
+		nlohmann::json doc = nlohmann::json::array();
+		for (const FrameCheck &c : checks)
+			doc.push_back({{"file", c.file.string()}, {"rank", c.rank}, {"sharpness", c.measure.sharpness}, {"noise", c.measure.noise}});
+		fmt::print("{}\n", doc.dump(2));
+		return 0;
+	}
+	std::size_t width = 5;
+	for (const FrameCheck &c : checks)
+		width = std::max(width, c.file.string().size());
+	fmt::print("{:>4}  {:<{}}  {:>12}  {:>10}\n", "rank", "frame", width, "sharpness", "noise");
+	for (const FrameCheck &c : checks)
+		fmt::print("{:>4}  {:<{}}  {:>12.5g}  {:>10.5f}\n", c.rank, c.file.string(), width, c.measure.sharpness, c.measure.noise);
 	return 0;
 }
 
@@ -118,6 +142,8 @@ int main(int argc, char **argv)
 			status = align(*a, command.verbosity);
 		} else if (auto s = std::get_if<SynthOptions>(&command.action)) {
 			status = synth(*s, command.verbosity);
+		} else if (auto c = std::get_if<cli::CheckCommand>(&command.action)) {
+			status = check(*c, command.verbosity);
 		} else if (auto sc = std::get_if<cli::ScoreCommand>(&command.action)) {
 			status = score(*sc);
 		}

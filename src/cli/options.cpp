@@ -23,6 +23,7 @@ constexpr const char *kUsage = R"(usage: superstack <command> [options]
 commands:
   run     align frames and stack them into mean, median or robust statistics at a higher resolution
   align   estimate the transforms only, into a transforms file with a report per frame
+  check   rank frames by sharpness (noise-compensated), with each frame's noise
   synth   make a synthetic burst with known transforms from a built-in chart
   score   PSNR and SSIM of an image against a ground truth
 
@@ -43,6 +44,20 @@ examples:
   superstack run burst/ -o out --reduce trimmed --trim 0.25     # the mean of the middle half
   superstack run burst/ -o out --reduce weighted --weight sharpness  # sharper frames count more
   superstack run burst/ -o out --reduce min,max --depth float
+  superstack run burst/ -o out --normalize gain-offset -v   # exposure per frame, printed
+  superstack run burst/ -o out --reject-blurry 0.2           # drop the 20% least sharp (never the reference)
+  superstack run burst/ -o out --min-sharpness 1e-4          # drop frames below a sharpness from `check`
+  superstack run jpegs/ -o out --linear off                  # average the sRGB code values instead of light
+  superstack run burst/ -o out --crop common                 # only where every frame reaches
+  superstack run burst/ -o out --crop none --save-coverage   # every frame's area, alpha where none reaches
+  superstack run street/ -o out --mask person.png --mask-reduce   # the person from the reference alone
+)";
+
+constexpr const char *kCheckExamples = R"(
+examples:
+  superstack check burst/                              # a table, sharpest first
+  superstack check burst/*.jpg --json                  # the same as JSON
+  superstack check burst/ && superstack run burst/ -o out --reject-blurry 0.25
 )";
 
 constexpr const char *kAlignExamples = R"(
@@ -62,6 +77,7 @@ examples:
   superstack synth -o burst --frames 8 --size 1920x1080 --noise 0.01 --seed 7
   superstack synth -o burst --source photo.tif --scale 2 --jpeg
   superstack synth -o burst --moving-object 0.05 --moving-frames 6 --moving-texture   # a ghost to remove
+  superstack synth -o burst --exposure-variation 0.3 --blur-frames 3,7,11   # for --normalize and --reject-blurry
 )";
 
 constexpr const char *kScoreExamples = R"(
@@ -167,6 +183,37 @@ struct StatisticFlags {
 	}
 };
 
+// The options of the stacking stages before the reduction: exposure, frame selection, light, crop,
+// the mask's part in the reduction.
+struct PreparationFlags {
+	std::string normalize = "gain", linear = "auto", crop = "reference";
+	double reject_blurry = 0, min_sharpness = 0;
+	bool mask_reduce = false;
+	void add_to(po::options_description &desc)
+	{
+		desc.add_options()
+			("normalize", po::value(&normalize)->default_value("gain"), "exposure normalization against the reference: none, gain or gain-offset (robust, on proxies)")
+			("reject-blurry", po::value(&reject_blurry)->default_value(0.0, "0"), "drop the floor(F x N) least sharp frames, F in [0, 1) (never the reference)")
+			("min-sharpness", po::value(&min_sharpness), "drop frames less sharp than this (the sharpness `superstack check` prints; never the reference)")
+			("linear", po::value(&linear)->default_value("auto"), "stack in linear light: auto (on for 8-bit sRGB input), on or off")
+			("crop", po::value(&crop)->default_value("reference"), "output area: reference (the reference's frame), common (covered by every frame) or none (all frames, alpha where none)")
+			("mask-reduce", po::bool_switch(&mask_reduce), "--mask also applies to the stack: masked pixels come from the reference alone");
+	}
+	void apply_to(RunOptions &o, const po::variables_map &vm) const
+	{
+		o.normalize = parse_normalize(normalize);
+		o.linear = parse_linear_light(linear);
+		o.crop = parse_crop(crop);
+		o.selection.reject_fraction = reject_blurry;
+		if (vm.count("min-sharpness"))
+			o.selection.min_sharpness = min_sharpness;
+		check_selection_options(o.selection);
+		o.mask_reduce = mask_reduce;
+		if (mask_reduce && !o.mask)
+			throw_error(ExitCode::usage, "--mask-reduce needs --mask");
+	}
+};
+
 Verbosity verbosity_of(bool quiet, bool verbose)
 {
 	return quiet ? Verbosity::quiet : verbose ? Verbosity::verbose : Verbosity::normal;
@@ -237,6 +284,7 @@ Command parse_run(const std::vector<std::string> &args)
 	std::vector<std::string> inputs;
 	AlignFlags align;
 	StatisticFlags stats;
+	PreparationFlags preparation;
 	po::options_description desc("superstack run options");
 	add_common(desc, quiet, verbose);
 	desc.add_options()
@@ -258,6 +306,7 @@ Command parse_run(const std::vector<std::string> &args)
 		("save-coverage", po::bool_switch(&o.save_coverage), "also write coverage.tif: the number of frames behind each pixel")
 		("work-dir", po::value(&workdir), "folder for the frame spool (default: the output folder)");
 	stats.add_to(desc);
+	preparation.add_to(desc);
 	po::positional_options_description pos;
 	pos.add("input", -1);
 	const auto vm = parse(desc, pos, args);
@@ -279,6 +328,7 @@ Command parse_run(const std::vector<std::string> &args)
 		throw_error(ExitCode::usage, "--pixfrac must be in (0, 1] (got {})", o.pixfrac);
 	o.statistics = parse_statistics(reduce);
 	stats.apply_to(o, vm);
+	preparation.apply_to(o, vm);
 	if (!transforms.empty())
 		o.transforms = transforms;
 	o.memory_bytes = parse_size(memory, "--memory");
@@ -334,7 +384,7 @@ Command parse_synth(const std::vector<std::string> &args)
 	Command command;
 	SynthOptions o;
 	bool quiet = false, verbose = false;
-	std::string out, size = "640x480", source;
+	std::string out, size = "640x480", source, blurred;
 	long long seed = 1;
 	po::options_description desc("superstack synth options");
 	add_common(desc, quiet, verbose);
@@ -352,6 +402,9 @@ Command parse_synth(const std::vector<std::string> &args)
 		("moving-texture", po::bool_switch(&o.moving_texture), "the moving object is a textured patch, not a flat square")
 		("tca-red", po::value(&o.tca_red)->default_value(1.0), "chromatic aberration: red magnified by this about the centre")
 		("tca-blue", po::value(&o.tca_blue)->default_value(1.0), "chromatic aberration: blue magnified by this about the centre")
+		("exposure-variation", po::value(&o.exposure_variation)->default_value(0.0, "0"), "frames after the first are scaled by 1 + U(-F, F) after their noise (0.3: +-30%)")
+		("blur-frames", po::value(&blurred), "frames to blur (shake), comma-separated indices, e.g. 3,7,11")
+		("blur-sigma", po::value(&o.blur_sigma)->default_value(1.5, "1.5"), "sigma of that blur, frame pixels")
 		("seed", po::value(&seed)->default_value(1), "random seed")
 		("source", po::value(&source), "scene image at truth resolution (default: the built-in chart)")
 		("jpeg", po::bool_switch(&o.jpeg), "also write 8-bit JPEG frames");
@@ -369,6 +422,19 @@ Command parse_synth(const std::vector<std::string> &args)
 	o.seed = static_cast<std::uint64_t>(seed);
 	if (!source.empty())
 		o.source = source;
+	std::stringstream list(blurred);
+	for (std::string item; std::getline(list, item, ',');) {
+		int index = -1;
+		std::size_t used = 0;
+		try {
+			index = std::stoi(item, &used);
+		} catch (const std::exception &) {
+			used = 0;
+		}
+		if (used == 0 || used != item.size())
+			throw_error(ExitCode::usage, "--blur-frames must be frame indices separated by commas (got '{}')", blurred);
+		o.blurred_frames.push_back(index);
+	}
 	command.action = o;
 	command.verbosity = verbosity_of(quiet, verbose);
 	return command;
@@ -404,6 +470,35 @@ Command parse_score(const std::vector<std::string> &args)
 	return command;
 }
 
+Command parse_check(const std::vector<std::string> &args)
+{
+	Command command;
+	CheckCommand o;
+	bool quiet = false, verbose = false;
+	po::options_description desc("superstack check options");
+	add_common(desc, quiet, verbose);
+	desc.add_options()
+		("input", po::value(&o.inputs)->composing(), "frames: image files or directories")
+		("json", po::bool_switch(&o.json), "print JSON instead of a table")
+		("threads", po::value(&o.threads)->default_value(0), "worker threads (0: one per core)");
+	po::positional_options_description pos;
+	pos.add("input", -1);
+	const auto vm = parse(desc, pos, args);
+	if (auto text = help_or_version(vm, "usage: superstack check INPUT... [--json]\n\n"
+		"Ranks the frames by noise-compensated sharpness (the variance of a Laplacian less the part the\n"
+		"frame's own noise explains, the noise from the median absolute Laplacian), sharpest first.", desc, kCheckExamples)) {
+		command.action = *text;
+		return command;
+	}
+	if (o.inputs.empty())
+		throw_error(ExitCode::usage, "check: no input frames given");
+	if (o.threads < 0 || o.threads > 1024)
+		throw_error(ExitCode::usage, "--threads must be between 0 and 1024");
+	command.action = o;
+	command.verbosity = verbosity_of(quiet, verbose);
+	return command;
+}
+
 } // namespace
 
 Command parse_command_line(int argc, char **argv)
@@ -425,6 +520,8 @@ Command parse_command_line(int argc, char **argv)
 		return parse_synth(args);
 	if (verb == "score")
 		return parse_score(args);
+	if (verb == "check")
+		return parse_check(args);
 	throw_error(ExitCode::usage, "unknown command '{}' (try superstack --help)", verb);
 }
 

@@ -7,6 +7,7 @@
 
 #include <string>
 #include <variant>
+#include <vector>
 
 namespace superstack::cli {
 
@@ -16,12 +17,18 @@ struct ScoreCommand {
 	bool json = false;
 };
 
+struct CheckCommand {
+	std::vector<std::string> inputs;
+	int threads = 0;
+	bool json = false;
+};
+
 struct HelpText {
 	std::string text; // printed to stdout, exit 0
 };
 
 struct Command {
-	std::variant<HelpText, RunOptions, AlignRunOptions, SynthOptions, ScoreCommand> action;
+	std::variant<HelpText, RunOptions, AlignRunOptions, SynthOptions, ScoreCommand, CheckCommand> action;
 	Verbosity verbosity = Verbosity::normal;
 };
 

@@ -161,7 +161,8 @@ void describe_reduction(const ReduceSpec &spec, BudgetRequest &request)
 	request.colour_bands = spec.colour_bands;
 	request.order_statistics = std::any_of(spec.statistics.begin(), spec.statistics.end(), needs_all_samples);
 	request.running_bytes_per_pixel = Running(spec.statistics).bytes_per_pixel(spec.colour_bands) +
-		(spec.merge == Merge::drizzle ? 2 * 8 * (spec.colour_bands + 1) : 0); // a frame's drops, and their sums
+		(spec.merge == Merge::drizzle ? 2 * 8 * (spec.colour_bands + 1) : 0) + // a frame's drops, and their sums
+		(spec.reference_only ? 1 : 0);
 	request.reduced_bands = reduced_bands(spec);
 }
 
@@ -175,6 +176,7 @@ struct Reducer {
 	Running running{{}};
 	int out_bands = 0;
 	int rejecting = 0; // statistics with a band in the reject map (when spec.rejects)
+	const StackFrame *reference = nullptr; // with spec.reference_only
 };
 
 struct Sequence {
@@ -188,6 +190,7 @@ struct Sequence {
 	// Drizzle: one frame's drops ([pixel][band] value x overlap, [pixel] overlap), and over all frames
 	// the same sums, whose ratio is the drizzled mean.
 	std::vector<double> drop_values, drop_weights, drizzle_values, drizzle_weights;
+	std::vector<std::uint8_t> reference_only; // [pixel], with spec.reference_only: 1 where only the reference counts
 };
 
 void *reducer_start(VipsImage *, void *a, void *)
@@ -208,6 +211,8 @@ void *reducer_start(VipsImage *, void *a, void *)
 		seq->highs.resize(px * c);
 	}
 	seq->counts.resize(px);
+	if (r->spec.reference_only)
+		seq->reference_only.resize(px);
 	seq->scratch.resize(r->frames.size());
 	if (r->spec.merge == Merge::drizzle) {
 		seq->drop_values.resize(px * c);
@@ -222,53 +227,6 @@ int reducer_stop(void *seq, void *, void *)
 {
 	delete static_cast<Sequence *>(seq);
 	return 0;
-}
-
-// The span [x0, x1) of row y, within [left, right), that frame `m` covers. For an affine matrix the
-// covered part of a row is one interval, found from the two half-plane limits and then settled with
-// the exact per-pixel test at its ends, so it agrees with frame_covers() to the pixel. A projective
-// matrix is tested pixel by pixel (its covered part of a row is still one interval).
-std::pair<int, int> covered_span(const StackFrame &frame, bool affine, int y, int left, int right)
-{
-	const Matrix3 &m = frame.output_to_frame;
-	auto covers = [&](int x) { return frame_covers(m, frame.width, frame.height, x, y); };
-	if (!affine) {
-		int x0 = left;
-		while (x0 < right && !covers(x0))
-			x0++;
-		int x1 = x0;
-		while (x1 < right && covers(x1))
-			x1++;
-		return {x0, x1};
-	}
-	// p(x) = a x + b along the row, for each frame axis; keep -0.5 <= p < size - 0.5.
-	double lo = left, hi = right;
-	const double limits[2][3] = {{m(0, 0), m(0, 1) * y + m(0, 2), static_cast<double>(frame.width)},
-		{m(1, 0), m(1, 1) * y + m(1, 2), static_cast<double>(frame.height)}};
-	for (const auto &[a, b, size] : limits) {
-		if (a == 0.0) {
-			if (!(b >= -0.5 && b < size - 0.5))
-				return {left, left};
-			continue;
-		}
-		const double t0 = (-0.5 - b) / a, t1 = (size - 0.5 - b) / a;
-		lo = std::max(lo, std::min(t0, t1));
-		hi = std::min(hi, std::max(t0, t1));
-	}
-	if (!(lo < hi))
-		return {left, left};
-	int x0 = std::clamp(static_cast<int>(std::ceil(lo)), left, right);
-	int x1 = std::clamp(static_cast<int>(std::ceil(hi)), left, right);
-	// Settle the ends with the exact test (rounding in the division can move them by one).
-	while (x0 > left && covers(x0 - 1))
-		x0--;
-	while (x0 < x1 && !covers(x0))
-		x0++;
-	while (x1 < right && covers(x1))
-		x1++;
-	while (x1 > x0 && !covers(x1 - 1))
-		x1--;
-	return {x0, x1};
 }
 
 // A region of `image` prepared over `r`, released when it goes; empty when libvips failed (its error
@@ -328,11 +286,14 @@ int accumulate_warped(const Reducer &r, const StackFrame &frame, const Rect &til
 	const int stride = frame.warped.bands();
 	const bool affine = frame.output_to_frame.is_affine(); // once per tile, not per row
 	std::array<float, 16> v{};
+	const bool masked = r.spec.reference_only && !frame.reference;
 	for (int y = need.top; y < need.bottom(); y++) {
-		const auto [x0, x1] = covered_span(frame, affine, y, need.left, need.right());
+		const auto [x0, x1] = covered_span(frame.output_to_frame, frame.width, frame.height, affine, y, need.left, need.right());
 		const auto *p = reinterpret_cast<const float *>(VIPS_REGION_ADDR(region, x0, y));
 		std::size_t pixel = static_cast<std::size_t>(y - tile.top) * tile.width + (x0 - tile.left);
 		for (int x = x0; x < x1; x++, p += stride, pixel++) {
+			if (masked && s.reference_only[pixel])
+				continue;
 			if (!frame.alpha) {
 				add_sample(r, frame, s, pixel, plane, p);
 				continue;
@@ -393,10 +354,11 @@ int accumulate_drizzled(const Reducer &r, std::size_t index, const Rect &tile, S
 	b.alpha = frame.alpha;
 	drizzle::drop_block(b, r.frame_to_output[index], r.spec.pixfrac, tile, s.drop_values.data(), s.drop_weights.data());
 	const std::size_t plane = px * c;
+	const bool masked = r.spec.reference_only && !frame.reference;
 	std::array<float, 16> v{};
 	for (std::size_t pixel = 0; pixel < px; pixel++) {
 		const double w = s.drop_weights[pixel];
-		if (!(w > 0))
+		if (!(w > 0) || (masked && s.reference_only[pixel]))
 			continue;
 		s.drizzle_weights[pixel] += w;
 		for (int k = 0; k < c; k++) {
@@ -477,6 +439,23 @@ void write_tile(const Reducer &r, const Rect &tile, Sequence &s, VipsRegion *out
 	}
 }
 
+// Marks the tile's pixels where only the reference counts: the mask is set and the reference covers them.
+int mark_reference_only(const Reducer &r, const Rect &tile, Sequence &s)
+{
+	const PreparedRegion prepared(*r.spec.reference_only, tile);
+	VipsRegion *region = prepared.region;
+	if (!region)
+		return -1;
+	const StackFrame &ref = *r.reference;
+	for (int y = tile.top; y < tile.bottom(); y++) {
+		const auto *m = reinterpret_cast<const std::uint8_t *>(VIPS_REGION_ADDR(region, tile.left, y));
+		std::uint8_t *mark = &s.reference_only[static_cast<std::size_t>(y - tile.top) * tile.width];
+		for (int x = 0; x < tile.width; x++)
+			mark[x] = m[x] != 0 && frame_covers(ref.output_to_frame, ref.width, ref.height, tile.left + x, y);
+	}
+	return 0;
+}
+
 int reducer_generate(VipsRegion *out, void *seq, void *a, void *, gboolean *)
 {
 	const auto *r = static_cast<const Reducer *>(a);
@@ -494,6 +473,8 @@ int reducer_generate(VipsRegion *out, void *seq, void *a, void *, gboolean *)
 			std::fill_n(s->drizzle_values.begin(), px * r->spec.colour_bands, 0.0);
 			std::fill_n(s->drizzle_weights.begin(), px, 0.0);
 		}
+		if (r->spec.reference_only && mark_reference_only(*r, tile, *s))
+			return -1;
 		for (std::size_t i = 0; i < r->frames.size(); i++) {
 			if (cancel_requested()) {
 				vips_error("superstack", "%s", "interrupted");
@@ -547,9 +528,21 @@ vips::VImage reduce_stack(std::vector<StackFrame> frames, const ReduceSpec &spec
 		reducer->frame_to_output.push_back(f.output_to_frame.inverse());
 	}
 
+	if (spec.reference_only) {
+		for (const auto &f : reducer->frames)
+			if (f.reference)
+				reducer->reference = &f;
+		const vips::VImage &m = *spec.reference_only;
+		if (!reducer->reference || m.bands() != 1 || m.format() != VIPS_FORMAT_UCHAR || m.width() != spec.geometry.width ||
+			m.height() != spec.geometry.height)
+			throw_error(ExitCode::processing, "reducer: the reference-only mask needs the reference frame and the output's grid");
+	}
+
 	std::vector<VipsImage *> inputs;
 	for (const auto &f : reducer->frames)
 		inputs.push_back((drizzled ? f.working : f.warped).get_image());
+	if (spec.reference_only)
+		inputs.push_back(spec.reference_only->get_image());
 	inputs.push_back(nullptr);
 
 	VipsImage *out = vips_image_new();

@@ -1,0 +1,138 @@
+// Frame selection: frames blurred by a Gaussian of sigma 1.5 px rank last by noise-compensated sharpness
+// at noise 1% and 3%, and `run --reject-blurry` drops exactly them (never the reference), saying so in
+// the report.
+#include "temp_dir.hpp"
+
+#include "superstack/error.hpp"
+#include "superstack/selection.hpp"
+#include "superstack/stack.hpp"
+#include "superstack/synth.hpp"
+
+#include <doctest/doctest.h>
+#include <fmt/core.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+
+using namespace superstack;
+using namespace superstack::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::vector<int> kBlurred{3, 7, 10};
+
+SynthOptions shaken_burst(const TempDir &dir, double noise)
+{
+	SynthOptions s;
+	s.frames = 12;
+	s.width = 320, s.height = 240;
+	s.noise = noise;
+	s.blurred_frames = kBlurred;
+	s.blur_sigma = 1.5;
+	s.seed = 11;
+	s.out_dir = dir / fmt::format("burst-{}", noise);
+	return s;
+}
+
+std::vector<std::string> names(const std::vector<fs::path> &files)
+{
+	std::vector<std::string> out;
+	for (const auto &f : files)
+		out.push_back(f.string());
+	return out;
+}
+
+} // namespace
+
+TEST_CASE("selection: 3 frames blurred by sigma 1.5 px rank last at noise 1% and 3%; --reject-blurry drops exactly them")
+{
+	TempDir dir("selection");
+	NoProgress quiet;
+	for (double noise : {0.01, 0.03}) {
+		CAPTURE(noise);
+		const SynthResult burst = synthesize(shaken_burst(dir, noise), quiet);
+		const std::vector<FrameCheck> checks = check_frames(names(burst.frames), 2, quiet);
+		REQUIRE(checks.size() == 12);
+		std::vector<int> blurred_ranks;
+		double sharpest_blurred = 0, least_sharp = 1e9, noise_low = 1e9, noise_high = 0;
+		for (int i = 0; i < 12; i++) {
+			const bool blurred = std::find(kBlurred.begin(), kBlurred.end(), i) != kBlurred.end();
+			if (blurred) {
+				blurred_ranks.push_back(checks[i].rank);
+				sharpest_blurred = std::max(sharpest_blurred, checks[i].measure.sharpness);
+			} else {
+				least_sharp = std::min(least_sharp, checks[i].measure.sharpness);
+				noise_low = std::min(noise_low, checks[i].measure.noise);
+				noise_high = std::max(noise_high, checks[i].measure.noise);
+			}
+		}
+		MESSAGE(fmt::format("noise {}: blurred frames rank {}; sharpness of the sharpest blurred {:.4g}, of the least sharp "
+				    "other {:.4g}; noise estimates {:.4f} to {:.4f}",
+			noise, blurred_ranks, sharpest_blurred, least_sharp, noise_low, noise_high));
+		std::sort(blurred_ranks.begin(), blurred_ranks.end());
+		CHECK(blurred_ranks == std::vector<int>{10, 11, 12});
+	}
+	// run --reject-blurry 0.25: floor(0.25 x 12) = 3 dropped, exactly the blurred ones.
+	const SynthResult burst = synthesize(shaken_burst(dir, 0.01), quiet);
+	RunOptions o;
+	o.inputs = names(burst.frames);
+	o.out_dir = dir / "out";
+	o.transforms = burst.transforms;
+	o.statistics = {Statistic::mean};
+	o.selection.reject_fraction = 0.25;
+	const RunResult r = run_stack(o, quiet);
+	CHECK(r.frames == 9);
+	REQUIRE(r.dropped.size() == 3);
+	for (std::size_t k = 0; k < 3; k++)
+		CHECK(r.dropped[k] == burst.frames[kBlurred[k]]);
+	const TransformSet report = read_transforms(r.report);
+	for (int i = 0; i < 12; i++) {
+		CAPTURE(i);
+		const auto &s = report.frames[i].stacking;
+		REQUIRE(s);
+		CHECK(s->sharpness.has_value());
+		const bool blurred = std::find(kBlurred.begin(), kBlurred.end(), i) != kBlurred.end();
+		CHECK(s->dropped.has_value() == blurred);
+		if (blurred)
+			CHECK(s->dropped->find("--reject-blurry") != std::string::npos);
+	}
+	// --min-sharpness between the blurred and the sharp frames drops the same three.
+	std::vector<double> sharp;
+	for (const auto &f : report.frames)
+		sharp.push_back(*f.stacking->sharpness);
+	double blurred_max = 0, sharp_min = 1e9;
+	for (int i = 0; i < 12; i++) {
+		if (std::find(kBlurred.begin(), kBlurred.end(), i) != kBlurred.end())
+			blurred_max = std::max(blurred_max, sharp[i]);
+		else
+			sharp_min = std::min(sharp_min, sharp[i]);
+	}
+	RunOptions m = o;
+	m.out_dir = dir / "out-min";
+	m.selection = {};
+	m.selection.min_sharpness = 0.5 * (blurred_max + sharp_min);
+	CHECK(run_stack(m, quiet).dropped == r.dropped);
+}
+
+TEST_CASE("selection: the reference is never dropped; the fraction counts the frames alignment kept")
+{
+	std::vector<Sharpness> measured{{0.1, 0.01}, {0.5, 0.01}, {0.3, 0.01}, {0.2, 0.01}, {0.4, 0.01}};
+	CHECK(sharpness_ranks(measured) == std::vector<int>{5, 1, 3, 4, 2});
+	SelectionOptions o;
+	o.reject_fraction = 0.4; // floor(0.4 x 5) = 2
+	auto dropped = [&](int reference, std::vector<bool> candidate) {
+		std::vector<int> out;
+		for (const Dropped &d : select_frames(measured, candidate, reference, o))
+			out.push_back(d.index);
+		return out;
+	};
+	CHECK(dropped(1, std::vector<bool>(5, true)) == std::vector<int>{0, 3});
+	CHECK(dropped(0, std::vector<bool>(5, true)) == std::vector<int>{2, 3}); // frame 0 is the reference: the next goes
+	CHECK(dropped(1, {true, true, true, false, true}) == std::vector<int>{0}); // floor(0.4 x 4) = 1
+	o.reject_fraction = 0;
+	o.min_sharpness = 0.35;
+	CHECK(dropped(1, std::vector<bool>(5, true)) == std::vector<int>{0, 2, 3});
+	o.reject_fraction = 1.0;
+	CHECK_THROWS_AS(check_selection_options(o), Error);
+}
