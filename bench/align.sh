@@ -36,12 +36,8 @@ OUT=$BENCH/align-results.md
 ROWS=$WORK/rows.tsv
 : >"$ROWS"
 
-wait_quiet() { # up to 60 s for the 1-minute load to fall below 0.7
-  for _ in $(seq 12); do
-    awk '{exit !($1 < 0.7)}' /proc/loadavg && return 0
-    sleep 5
-  done
-}
+# shellcheck source=bench/common.sh
+source "$BENCH/common.sh"
 
 size_of() { case $1 in 6) echo 3000x2000 ;; 24) echo 6000x4000 ;; *) echo "$1" ;; esac; }
 
@@ -106,9 +102,4 @@ done
   echo
 } >"$OUT"
 echo "align.sh: wrote $OUT"
-# RESULTS.md takes the table in (report.py reads align-results.md) when the stacking results exist.
-TSV=/tmp/superstack-bench/results.tsv
-if [ -f "$TSV" ]; then
-  python3 "$BENCH/report.py" render "$TSV" /tmp/superstack-bench/machine.txt /tmp/superstack-bench/commands.sh \
-    "$BENCH/RESULTS.md" "$BENCH/notes.md"
-fi
+render_results

@@ -204,12 +204,14 @@ def render(a):
         with open(notes) as f:
             md.append(f.read().rstrip("\n"))
         md.append("")
-    # The alignment benchmark (bench/align.sh) writes its own table beside this script.
-    align = os.path.join(os.path.dirname(os.path.abspath(__file__)), "align-results.md")
-    if os.path.exists(align):
-        with open(align) as f:
-            md.append(f.read().rstrip("\n"))
-        md.append("")
+    # The alignment and robust-statistics benchmarks (bench/align.sh, bench/robust.sh) write their
+    # own tables beside this script.
+    for extra in ("align-results.md", "robust-results.md"):
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), extra)
+        if os.path.exists(path):
+            with open(path) as f:
+                md.append(f.read().rstrip("\n"))
+            md.append("")
     md.append("## Exact commands")
     md.append("")
     md.append("Frame generation and every timed command, in the order run "
