@@ -211,13 +211,13 @@ std::pair<double, double> structure(const Grey &p)
 	return {mean - d, mean + d};
 }
 
-// Patch origins along one axis, `spacing` apart or more.
-std::vector<int> grid_positions(int extent, int size, int margin, double spacing)
+// Patch origins along one axis: patches overlapping by a quarter, at most kMaxPatchesPerAxis.
+std::vector<int> grid_positions(int extent, int size, int margin)
 {
 	const int span = extent - 2 * margin - size;
 	if (span < 0)
 		return {};
-	const int n = std::clamp(static_cast<int>((extent - 2 * margin) / spacing), 1, kMaxPatchesPerAxis);
+	const int n = std::clamp(static_cast<int>((extent - 2 * margin) / (0.75 * size)), 1, kMaxPatchesPerAxis);
 	std::vector<int> out;
 	for (int i = 0; i < n; i++)
 		out.push_back(margin + (n == 1 ? span / 2 : static_cast<int>(std::lround(static_cast<double>(i) * span / (n - 1)))));
@@ -240,9 +240,8 @@ Level make_level(const VImage &reference, int k, bool proxy, const std::optional
 	if (masked)
 		mask_reader.emplace(*masked);
 	std::vector<RefPatch> all;
-	// Candidates overlap by a quarter.
-	for (int top : grid_positions(level.reference.height(), size, 4, 0.75 * size))
-		for (int left : grid_positions(level.reference.width(), size, 4, 0.75 * size)) {
+	for (int top : grid_positions(level.reference.height(), size, 4))
+		for (int left : grid_positions(level.reference.width(), size, 4)) {
 			RefPatch p;
 			p.left = left;
 			p.top = top;
@@ -395,8 +394,6 @@ public:
 		region_->prepare(0, 0, width_, height_);
 		interpolate_ = vips_interpolate_get_method(interpolator_.get_interpolate());
 	}
-
-	const Block &block(std::size_t i) const { return blocks_[i]; }
 
 	// For each request (patch index, patch -> frame level matrix), the size x size patch sampled there
 	// with the Lanczos-3 interpolator; nothing where the kernel would reach outside the patch's block
