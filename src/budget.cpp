@@ -15,6 +15,8 @@ std::uint64_t thread_bytes_for_tile(const BudgetRequest &r, int tile)
 	const std::uint64_t c = r.colour_bands;
 	const std::uint64_t samples = r.order_statistics ? px * r.frames * c * 4 : 0;
 	const std::uint64_t running = px * static_cast<std::uint64_t>(r.running_bytes_per_pixel);
+	const std::uint64_t side = static_cast<std::uint64_t>(tile) + 2 * static_cast<std::uint64_t>(r.apron);
+	const std::uint64_t merge = side * side * r.frames * static_cast<std::uint64_t>(r.frame_bytes_per_pixel);
 	// The warp chain of one frame: the warped tile (C+1 float bands), and about five buffers of the
 	// input window (tile/scale plus the 6-tap kernel's reach) along cast/convert/premultiply steps.
 	// libvips keeps freed buffers per thread for reuse, so count the chain twice.
@@ -22,7 +24,7 @@ std::uint64_t thread_bytes_for_tile(const BudgetRequest &r, int tile)
 	const std::uint64_t chain = px * (c + 1) * 4 + 5 * window * window * (c + 1) * 4;
 	// The output region the sink asks for (all outputs, float) and a reduce scratch column.
 	const std::uint64_t out = px * static_cast<std::uint64_t>(r.reduced_bands) * 4 + static_cast<std::uint64_t>(r.frames) * 4;
-	return samples + running + 2 * chain + out;
+	return samples + running + merge + 2 * chain + out;
 }
 
 std::uint64_t saver_bytes_for(const BudgetRequest &r)
@@ -37,7 +39,7 @@ MemoryPlan plan_memory(const BudgetRequest &request)
 		throw_error(ExitCode::usage, "memory plan needs at least one thread, frame and band");
 	MemoryPlan plan;
 	plan.request = request;
-	plan.saver_bytes = saver_bytes_for(request);
+	plan.saver_bytes = saver_bytes_for(request) + request.fixed_bytes;
 	for (int tile = kMaxTile; tile >= kMinTile; tile -= kMinTile) {
 		const std::uint64_t per_thread = thread_bytes_for_tile(request, tile);
 		if (per_thread * request.threads + plan.saver_bytes <= request.memory_bytes) {
@@ -63,7 +65,7 @@ std::vector<Rect> MemoryPlan::tiles(const Rect &area) const
 std::string MemoryPlan::describe() const
 {
 	return fmt::format("memory plan: limit {}, {} thread(s) x {} per thread (tile {}x{}, {} frames x {} "
-			   "band(s){}) + saver {} = {}",
+			   "band(s){}) + saver and caches {} = {}",
 		format_bytes(request.memory_bytes), request.threads, format_bytes(per_thread_bytes), tile, tile,
 		request.frames, request.colour_bands, request.order_statistics ? ", all samples kept" : ", running only",
 		format_bytes(saver_bytes), format_bytes(total_bytes()));

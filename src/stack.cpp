@@ -362,6 +362,7 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	spec.clip = o.clip;
 	spec.merge = o.merge;
 	spec.pixfrac = o.pixfrac;
+	spec.regression = o.regression;
 	// --crop none marks uncovered pixels by an alpha band made from the count.
 	spec.coverage = o.save_coverage || o.crop == Crop::none;
 	spec.rejects = o.save_rejects;
@@ -541,6 +542,8 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	request.output_width = result.geometry.width;
 	const int bytes = o.save.depth == Depth::f32 ? 4 : o.save.depth == Depth::u8 ? 1 : 2;
 	request.output_bytes_per_pixel = reduced_bands(spec) * std::max(bytes, 2);
+	if (o.sharpen.amount > 0 || o.sharpen.unsharp != 0)
+		request.fixed_bytes = sharpen_cache_bytes(result.geometry.width, static_cast<int>(spec.statistics.size()) * spec.colour_bands, threads);
 	result.plan = plan_memory(request);
 	progress.note(result.plan.describe());
 
@@ -570,6 +573,20 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 		frames.push_back(std::move(f));
 	}
 
+	// The kernel merge's robustness and flat areas, and the sharpening's regularisation, are in units of
+	// the frames' noise: measured on the reference's luminance (the mean of its colour bands).
+	double noise = 0;
+	if (o.merge == Merge::kernel || o.sharpen.amount > 0) {
+		const vips::VImage &r = prepared[result.reference];
+		const vips::VImage colour = ref.alpha ? r.extract_band(0, vips::VImage::option()->set("n", r.bands() - 1)) : r;
+		noise = measure_sharpness(colour.bandmean()).noise;
+		progress.note(fmt::format("frame noise {:.5f} (luminance of the reference frame)", noise));
+	}
+	if (o.merge == Merge::kernel) {
+		spec.regression.noise = noise;
+		progress.note(fmt::format("kernel merge: detail {} px, stretch {}, denoise {}, robustness {}", spec.regression.detail,
+			spec.regression.stretch, spec.regression.denoise, spec.regression.robustness));
+	}
 	spec.geometry = result.geometry;
 	spec.plan = result.plan;
 	if (o.mask_reduce)
@@ -578,6 +595,12 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	// The spooled reference carries its file's header fields (ICC, EXIF, XMP) through its pipeline.
 	const vips::VImage reference_image = working[result.reference];
 	vips::VImage reduced = reduce_stack(std::move(frames), spec);
+	if (o.sharpen.active()) {
+		// The stack's noise: a colour band's (luminance x sqrt(C) for independent bands) over sqrt(N).
+		const double stacked = noise * std::sqrt(static_cast<double>(spec.colour_bands)) / std::sqrt(static_cast<double>(result.frames));
+		const int values = static_cast<int>(spec.statistics.size()) * spec.colour_bands;
+		reduced = sharpen_values(reduced, values, merge_blur(o.merge, o.scale, o.pixfrac, spec.regression), stacked, o.sharpen, threads);
+	}
 	write_outputs(reduced, o, band_groups(spec), result.linear_light, o.crop == Crop::none, reference_image, work, progress, result);
 	result.report = o.out_dir / "transforms.json";
 	report.tca = tca;

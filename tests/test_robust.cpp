@@ -108,7 +108,7 @@ struct Ghosts {
 };
 
 Ghosts measure_ghosts(const TempDir &dir, const SynthResult &clean, const SynthOptions &moving_options,
-	const std::vector<Statistic> &statistics, const ClipOptions &clip, const std::string &name)
+	const std::vector<Statistic> &statistics, const ClipOptions &clip, const std::string &name, Merge merge = Merge::interpolate)
 {
 	NoProgress quiet;
 	const SynthResult moving = synthesize(moving_options, quiet);
@@ -120,9 +120,10 @@ Ghosts measure_ghosts(const TempDir &dir, const SynthResult &clean, const SynthO
 		o.transforms = burst.transforms;
 		o.statistics = statistics;
 		o.clip = clip;
+		o.merge = merge;
 		o.save.depth = Depth::f32;
 		o.save_coverage = true;
-		o.save_rejects = true;
+		o.save_rejects = std::any_of(statistics.begin(), statistics.end(), rejects_samples);
 		return run_stack(o, quiet);
 	};
 	Ghosts g;
@@ -138,7 +139,8 @@ Ghosts measure_ghosts(const TempDir &dir, const SynthResult &clean, const SynthO
 		g.psnr[std::string(statistic_name(s))] = {masked_psnr(load_unit(dir / (name + "-clean") / file), truth, g.path, 3),
 			masked_psnr(load_unit(dir / (name + "-moving") / file), truth, g.path, 3)};
 	}
-	g.rejects = load_unit(dir / (name + "-moving") / "rejects.tif");
+	if (std::any_of(statistics.begin(), statistics.end(), rejects_samples))
+		g.rejects = load_unit(dir / (name + "-moving") / "rejects.tif");
 	return g;
 }
 
@@ -265,4 +267,40 @@ TEST_CASE("weighted: inverse noise variance weights find the noisy frames and be
 	MESSAGE(fmt::format("sharpness weights {:.3f} {:.3f} {:.3f} (blurred) {:.3f}", rs.weights[0], rs.weights[1], rs.weights[2], rs.weights[3]));
 	CHECK(rs.weights[2] < 0.5 * std::min({rs.weights[0], rs.weights[1], rs.weights[3]}));
 	CHECK(*std::max_element(rs.weights.begin(), rs.weights.end()) == 1.0);
+}
+
+TEST_CASE("ghosts: the kernel merge's robustness keeps the background where a patch crossed 6 of 16 frames")
+{
+	TempDir dir("ghosts-kernel");
+	NoProgress quiet;
+	const SynthOptions clean = smooth_burst(dir, "clean", 16, 4, 0.02);
+	const SynthResult burst = synthesize(clean, quiet);
+	SynthOptions moving = clean;
+	moving.out_dir = dir / "moving";
+	moving.moving_frames = 6;
+	moving.moving_texture = true;
+	moving.moving_object = 0.05; // the larger patch, whose places overlap: two frames of 16 in parts
+	const Ghosts g = measure_ghosts(dir, burst, moving, {Statistic::mean}, ClipOptions{}, "kernel", Merge::kernel);
+	report(g, "kernel");
+	// The robust kernel regression (its `mean`): within 1 dB of the burst without the patch (it is in
+	// the reference frame too: the consensus, not the reference, decides).
+	CHECK(g.psnr.at("mean").second > g.psnr.at("mean").first - 1.0);
+	// Without robustness the patch shows.
+	RegressionOptions off;
+	off.robustness = 0;
+	SynthOptions again = moving;
+	again.out_dir = dir / "moving-again";
+	RunOptions o;
+	for (const auto &f : synthesize(again, quiet).frames)
+		o.inputs.push_back(f.string());
+	o.out_dir = dir / "plain";
+	o.transforms = again.out_dir / "transforms.json";
+	o.statistics = {Statistic::mean};
+	o.merge = Merge::kernel;
+	o.regression = off;
+	o.save.depth = Depth::f32;
+	run_stack(o, quiet);
+	const double plain = masked_psnr(load_unit(dir / "plain" / "mean.tif"), load_unit(burst.truth), g.path, 3);
+	MESSAGE(fmt::format("kernel without robustness: {:.2f} dB in the path", plain));
+	CHECK(plain < g.psnr.at("mean").first - 3.0);
 }

@@ -261,6 +261,15 @@ TEST_CASE("run: results are bit-identical across threads 1/2/4 and memory limits
 	check_bit_identical("determinism", {Statistic::mean, Statistic::median}, false, {8ull << 20, 3ull << 20});
 }
 
+TEST_CASE("run: the kernel merge, sharpened, is bit-identical across threads and memory limits")
+{
+	check_bit_identical("determinism-kernel", {Statistic::mean, Statistic::median}, false, {16ull << 20, 8ull << 20},
+		[](RunOptions &o, const TempDir &) {
+			o.merge = Merge::kernel;
+			o.sharpen.amount = 1.0;
+		});
+}
+
 TEST_CASE("run: drizzle is bit-identical across threads and memory limits")
 {
 	check_bit_identical("determinism-drizzle", {Statistic::mean, Statistic::median}, false, {8ull << 20, 3ull << 20},

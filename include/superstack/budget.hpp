@@ -4,6 +4,7 @@
 // thread holds
 //   samples   T^2 * N * C * 4   (every frame's sample of every pixel, for exact order statistics)
 //   running   T^2 * R                 (R bytes of running state per pixel: sums in double, counts, ...)
+//   merge     (T + 2a)^2 * N * F      (the kernel merge's per-frame state over the tile and its apron)
 //   pipeline  one frame's warp chain at a time: output, interpolation window and conversion buffers
 // and, once for the process, the saver's line buffers (2 x lines x output width x bytes per pixel).
 // The tile is the largest that keeps threads x per-thread + saver within the limit. When even the
@@ -30,6 +31,9 @@ struct BudgetRequest {
 	// one band with the coverage band.
 	int running_bytes_per_pixel = 12; // R: running state per output pixel
 	int reduced_bands = 3;            // float bands of the reducer's output
+	int frame_bytes_per_pixel = 0;    // per frame and output pixel of the tile and its apron (kernel merge)
+	int apron = 0;                    // output px around a tile whose state the merge also holds
+	std::uint64_t fixed_bytes = 0;    // held once for the process (the sharpening's tile cache)
 	double scale = 2;               // output pixels per input pixel (window size of the warp)
 	int output_width = 0;           // for the saver's line buffers
 	int output_bytes_per_pixel = 2; // of everything the saver writes in one pass

@@ -21,6 +21,7 @@
 
 #include "superstack/budget.hpp"
 #include "superstack/geometry.hpp"
+#include "superstack/regression.hpp"
 #include "superstack/transform.hpp"
 
 #include <vips/vips8>
@@ -48,8 +49,13 @@ bool rejects_samples(Statistic statistic);
 // mapped onto the grid and added to the output pixels they overlap by the area of overlap
 // (src/reduce/drizzle.hpp); the frame's sample at an output pixel is the overlap-weighted mean of its
 // drops there (when they weigh a tenth of a pixel or more), and `mean` is the drizzled mean, the sum of
-// value x overlap over all frames over the sum of overlaps.
-enum class Merge { interpolate, drizzle };
+// value x overlap over all frames over the sum of overlaps. kernel: its own pixels are samples that
+// each output pixel weighs by a steering kernel (narrow across edges, long along them, wide where
+// the image is flat) and by the frame's robustness there (how well its local mean agrees with the
+// median of all frames' local means); the frame's sample at an output pixel is its kernel-weighted
+// mean there (when its weights reach a tenth), and `mean` is the robust kernel regression, the
+// weighted sum over all frames over the weights (src/reduce/kernel_regression.hpp).
+enum class Merge { interpolate, drizzle, kernel };
 
 Merge parse_merge(std::string_view name); // throws Error(usage)
 std::string_view merge_name(Merge merge);
@@ -81,6 +87,7 @@ struct ReduceSpec {
 	ClipOptions clip;
 	Merge merge = Merge::interpolate;
 	double pixfrac = 0.5;      // drizzle: the drop's side over the input pixel's, in (0, 1]
+	RegressionOptions regression; // kernel: the kernel's shape, the robustness and the frames' noise
 	bool coverage = false;     // append the sample-count band
 	bool rejects = false;      // append the reject map: one band per rejecting statistic
 	// 1 band uchar on the output grid (lazy): where it is non-zero and the reference frame covers the
@@ -91,6 +98,8 @@ struct ReduceSpec {
 
 // Throws Error(usage) for a kappa, iteration count or trim out of range.
 void check_clip_options(const ClipOptions &clip);
+// Throws Error(usage) for a kernel shape or robustness out of range.
+void check_regression_options(const RegressionOptions &options);
 
 // A group of the reduced image's bands, as one output file: `name`.tif.
 struct BandGroup {

@@ -8,6 +8,7 @@
 #include "superstack/exposure.hpp"
 #include "superstack/linear_light.hpp"
 #include "superstack/selection.hpp"
+#include "superstack/sharpen.hpp"
 #include "superstack/geometry.hpp"
 #include "superstack/output.hpp"
 #include "superstack/progress.hpp"
@@ -37,6 +38,8 @@ struct RunOptions {
 	Kernel kernel = Kernel::lanczos3;
 	Merge merge = Merge::interpolate;           // how frames reach the output grid (reduce.hpp)
 	double pixfrac = 0.5;                       // drizzle: drop size over pixel size, in (0, 1]
+	RegressionOptions regression;               // kernel: its shape and robustness (noise: measured)
+	SharpenOptions sharpen;                     // deconvolution, unsharp mask, brightness (sharpen.hpp)
 	std::vector<Statistic> statistics{Statistic::mean, Statistic::median};
 	ClipOptions clip;                           // kappa, iterations, trim of the rejecting statistics
 	FrameWeight weight = FrameWeight::noise;    // for `weighted`

@@ -280,7 +280,7 @@ Command parse_run(const std::vector<std::string> &args)
 	RunOptions o;
 	bool quiet = false, verbose = false;
 	std::string out, kernel = "lanczos3", reduce = "mean,median", memory = "1G", compression = "none",
-			    bigtiff = "auto", depth = "16", transforms, workdir, merge = "interpolate";
+			    bigtiff = "auto", depth = "16", transforms, workdir, merge = "interpolate", sharpen = "none";
 	std::vector<std::string> inputs;
 	AlignFlags align;
 	StatisticFlags stats;
@@ -294,8 +294,14 @@ Command parse_run(const std::vector<std::string> &args)
 	desc.add_options()
 		("scale", po::value(&o.scale)->default_value(2.0), "output pixels per input pixel; any real >= 1 (1: plain stacking)")
 		("kernel", po::value(&kernel)->default_value("lanczos3"), "resampling: nearest, linear, cubic, lanczos3")
-		("merge", po::value(&merge)->default_value("interpolate"), "how frames reach the output grid: interpolate (resampled) or drizzle (their own pixels, shrunk and dropped)")
+		("merge", po::value(&merge)->default_value("interpolate"), "how frames reach the output grid: interpolate (resampled), drizzle (their own pixels, shrunk and dropped) or kernel (their own pixels, weighed by steering kernels and robustness)")
 		("pixfrac", po::value(&o.pixfrac)->default_value(0.5), "drizzle: the drop's side over the input pixel's, in (0, 1]")
+		("kernel-detail", po::value(&o.regression.detail)->default_value(RegressionOptions{}.detail), "kernel: the kernel's sd across edges, reference pixels")
+		("robustness", po::value(&o.regression.robustness)->default_value(RegressionOptions{}.robustness), "kernel: a frame counts fully within this many expected spreads of the consensus (0: off)")
+		("sharpen", po::value(&sharpen)->default_value("none"), "undo part of the known blur (Wiener deconvolution, no overshoot): none, auto, or an amount (auto x it)")
+		("unsharp", po::value(&o.sharpen.unsharp)->default_value(0.0), "unsharp mask amount (0: none), after --sharpen")
+		("unsharp-sigma", po::value(&o.sharpen.unsharp_sigma)->default_value(1.0), "unsharp mask radius: Gaussian sigma, output pixels")
+		("brightness", po::value(&o.sharpen.brightness)->default_value(1.0), "multiply the results by this, last")
 		("reduce", po::value(&reduce)->default_value("mean,median"), "statistics to write, comma-separated: mean, median, sigma-clip, winsorized, trimmed, weighted, min, max")
 		("transforms", po::value(&transforms), "per-frame transforms file (JSON, e.g. from `superstack align`) instead of aligning")
 		("memory", po::value(&memory)->default_value("1G"), "memory budget for the reduction, e.g. 512M, 2G")
@@ -326,6 +332,14 @@ Command parse_run(const std::vector<std::string> &args)
 	o.merge = parse_merge(merge);
 	if (!(o.pixfrac > 0 && o.pixfrac <= 1))
 		throw_error(ExitCode::usage, "--pixfrac must be in (0, 1] (got {})", o.pixfrac);
+	check_regression_options(o.regression);
+	o.sharpen.amount = parse_sharpen(sharpen);
+	if (!(o.sharpen.unsharp >= 0 && o.sharpen.unsharp <= 10))
+		throw_error(ExitCode::usage, "--unsharp must be in [0, 10] (got {})", o.sharpen.unsharp);
+	if (!(o.sharpen.unsharp_sigma >= 0.3 && o.sharpen.unsharp_sigma <= 50))
+		throw_error(ExitCode::usage, "--unsharp-sigma must be in [0.3, 50] output pixels (got {})", o.sharpen.unsharp_sigma);
+	if (!(o.sharpen.brightness > 0 && o.sharpen.brightness <= 100))
+		throw_error(ExitCode::usage, "--brightness must be in (0, 100] (got {})", o.sharpen.brightness);
 	o.statistics = parse_statistics(reduce);
 	stats.apply_to(o, vm);
 	preparation.apply_to(o, vm);

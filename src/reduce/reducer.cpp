@@ -11,6 +11,7 @@
 #include "superstack/reduce.hpp"
 
 #include "drizzle.hpp"
+#include "kernel_regression.hpp"
 #include "kernels.hpp"
 #include "superstack/cancel.hpp"
 #include "superstack/error.hpp"
@@ -20,6 +21,7 @@
 #include <array>
 #include <cmath>
 #include <iterator>
+#include <limits>
 #include <memory>
 
 namespace superstack {
@@ -63,12 +65,17 @@ Merge parse_merge(std::string_view name)
 {
 	if (name == "interpolate") return Merge::interpolate;
 	if (name == "drizzle") return Merge::drizzle;
-	throw_error(ExitCode::usage, "--merge must be interpolate or drizzle (got '{}')", name);
+	if (name == "kernel") return Merge::kernel;
+	throw_error(ExitCode::usage, "--merge must be interpolate, drizzle or kernel (got '{}')", name);
 }
 
 std::string_view merge_name(Merge merge)
 {
-	return merge == Merge::drizzle ? "drizzle" : "interpolate";
+	switch (merge) {
+	case Merge::drizzle: return "drizzle";
+	case Merge::kernel: return "kernel";
+	default: return "interpolate";
+	}
 }
 
 Statistic parse_statistic(std::string_view name)
@@ -113,6 +120,21 @@ void check_clip_options(const ClipOptions &clip)
 		throw_error(ExitCode::usage, "--iterations must be between 1 and 100 (got {})", clip.iterations);
 	if (!(clip.trim >= 0 && clip.trim < 0.5))
 		throw_error(ExitCode::usage, "--trim must be in [0, 0.5) (got {})", clip.trim);
+}
+
+void check_regression_options(const RegressionOptions &o)
+{
+	auto positive = [](double v) { return v > 0 && std::isfinite(v); };
+	if (!positive(o.detail) || o.detail > 4)
+		throw_error(ExitCode::usage, "--kernel-detail must be in (0, 4] reference pixels (got {})", o.detail);
+	if (!(o.stretch >= 1 && o.stretch <= 8) || !(o.denoise >= 1 && o.denoise <= 8))
+		throw_error(ExitCode::usage, "the kernel's stretch and denoise factors must be in [1, 8] (got {}, {})", o.stretch, o.denoise);
+	if (!(o.flat_snr >= 0 && o.edge_snr > o.flat_snr && std::isfinite(o.edge_snr)))
+		throw_error(ExitCode::usage, "the kernel's flat and edge thresholds must have 0 <= flat < edge (got {}, {})", o.flat_snr, o.edge_snr);
+	if (!(o.robustness >= 0 && std::isfinite(o.robustness)))
+		throw_error(ExitCode::usage, "--robustness must be a number >= 0 (got {})", o.robustness);
+	if (!(o.noise >= 0 && std::isfinite(o.noise)))
+		throw_error(ExitCode::processing, "kernel merge: the noise level is not a number >= 0 ({})", o.noise);
 }
 
 std::vector<BandGroup> band_groups(const ReduceSpec &spec)
@@ -160,9 +182,17 @@ void describe_reduction(const ReduceSpec &spec, BudgetRequest &request)
 {
 	request.colour_bands = spec.colour_bands;
 	request.order_statistics = std::any_of(spec.statistics.begin(), spec.statistics.end(), needs_all_samples);
-	request.running_bytes_per_pixel = Running(spec.statistics).bytes_per_pixel(spec.colour_bands) +
-		(spec.merge == Merge::drizzle ? 2 * 8 * (spec.colour_bands + 1) : 0) + // a frame's drops, and their sums
-		(spec.reference_only ? 1 : 0);
+	const int c = spec.colour_bands;
+	request.running_bytes_per_pixel = Running(spec.statistics).bytes_per_pixel(c) + (spec.reference_only ? 1 : 0);
+	if (spec.merge == Merge::drizzle)
+		request.running_bytes_per_pixel += 2 * 8 * (c + 1); // a frame's drops, and their sums over frames
+	if (spec.merge == Merge::kernel) {
+		// The weighted sums over frames, each pixel's steering kernel, and (over the tile and its apron)
+		// the consensus, its gradient and the robustness before its minimum filter.
+		request.running_bytes_per_pixel += 8 * (c + 1) + 8 * (5 + 2 * c) + static_cast<int>(sizeof(regression::Kernel)) + 6 * 4;
+		request.frame_bytes_per_pixel = 4 * 4; // per frame: its local mean, noise factor and variance, and its robustness
+		request.apron = regression::kApron;
+	}
 	request.reduced_bands = reduced_bands(spec);
 }
 
@@ -170,7 +200,10 @@ namespace {
 
 struct Reducer {
 	std::vector<StackFrame> frames;
-	std::vector<Matrix3> frame_to_output; // for drizzle: each frame's pixels onto the output grid
+	std::vector<Matrix3> frame_to_output; // drizzle, kernel: each frame's pixels onto the output grid
+	std::vector<double> frame_scale;      // kernel: frame pixels per reference pixel, at most
+	std::vector<char> frame_affine;       // kernel: frame_to_output is affine
+	double kernel_reach = 0;              // kernel: the farthest any steering kernel reaches, reference px
 	ReduceSpec spec;
 	bool keep_samples = false;
 	Running running{{}};
@@ -187,9 +220,19 @@ struct Sequence {
 	std::vector<float> lows, highs;    // [pixel][band], when min or max
 	std::vector<std::uint32_t> counts; // [pixel]
 	std::vector<float> scratch;        // one pixel-band's samples, for every order statistic in turn
-	// Drizzle: one frame's drops ([pixel][band] value x overlap, [pixel] overlap), and over all frames
-	// the same sums, whose ratio is the drizzled mean.
-	std::vector<double> drop_values, drop_weights, drizzle_values, drizzle_weights;
+	// Drizzle: one frame's drops ([pixel][band] value x overlap, [pixel] overlap). Drizzle and kernel:
+	// over all frames, the weighted sums ([pixel][band] and [pixel]) whose ratio is the merged mean.
+	std::vector<double> drop_values, drop_weights, merge_values, merge_weights;
+	// Kernel: over the tile grown by the apron, each frame's local mean, its noise factor and the
+	// local variance of its samples ([frame][pixel][3]), the consensus, its variance, the detail (the
+	// local variance less the noise's) and the consensus's gradient; over the tile, each pixel's steering kernel
+	// and each frame's robustness ([frame][pixel]); and one frame block's luminance.
+	std::vector<float> local, consensus, consensus_variance, detail, gradient_x, gradient_y, raw_robustness, row_minima, robust,
+		luminance;
+	std::vector<regression::Kernel> steering;
+	// Kernel: the weighted moments of the offsets and values for the local linear fit ([pixel][5 + 2C]:
+	// sx, sy, sxx, sxy, syy, then per band scx, scy; merge_weights and merge_values hold s0 and sc).
+	std::vector<double> moments;
 	std::vector<std::uint8_t> reference_only; // [pixel], with spec.reference_only: 1 where only the reference counts
 };
 
@@ -214,11 +257,27 @@ void *reducer_start(VipsImage *, void *a, void *)
 	if (r->spec.reference_only)
 		seq->reference_only.resize(px);
 	seq->scratch.resize(r->frames.size());
+	if (r->spec.merge != Merge::interpolate) {
+		seq->merge_values.resize(px * c);
+		seq->merge_weights.resize(px);
+	}
 	if (r->spec.merge == Merge::drizzle) {
 		seq->drop_values.resize(px * c);
 		seq->drop_weights.resize(px);
-		seq->drizzle_values.resize(px * c);
-		seq->drizzle_weights.resize(px);
+	}
+	if (r->spec.merge == Merge::kernel) {
+		const std::size_t side = static_cast<std::size_t>(r->spec.plan.tile) + 2 * regression::kApron;
+		const std::size_t ext = side * side, n = r->frames.size();
+		seq->local.resize(ext * n * 3);
+		seq->consensus.resize(ext);
+		seq->gradient_x.resize(ext);
+		seq->gradient_y.resize(ext);
+		seq->consensus_variance.resize(ext);
+		seq->detail.resize(ext);
+		seq->raw_robustness.resize(ext);
+		seq->robust.resize(px * n);
+		seq->steering.resize(px);
+		seq->moments.resize(px * (5 + 2 * c));
 	}
 	return seq.release();
 }
@@ -309,6 +368,25 @@ int accumulate_warped(const Reducer &r, const StackFrame &frame, const Rect &til
 	return 0;
 }
 
+// The frame's pixels (clipped to the frame) within `margin` frame pixels of the output area `area`
+// mapped back into the frame: the area's corners mapped (a projective map keeps the area's image
+// inside their bounding box), the box grown by the margin.
+Rect frame_block(const StackFrame &frame, const Rect &area, double margin)
+{
+	double x0 = 1e300, y0 = 1e300, x1 = -1e300, y1 = -1e300;
+	for (const Point corner : {Point{area.left - 0.5, area.top - 0.5}, Point{area.right() - 0.5, area.top - 0.5},
+		     Point{area.left - 0.5, area.bottom() - 0.5}, Point{area.right() - 0.5, area.bottom() - 0.5}}) {
+		const Point q = frame.output_to_frame.apply(corner);
+		x0 = std::min(x0, q.x), x1 = std::max(x1, q.x), y0 = std::min(y0, q.y), y1 = std::max(y1, q.y);
+	}
+	const double lim = 1e8;
+	const int left = static_cast<int>(std::floor(std::clamp(x0 - margin, -lim, lim)));
+	const int top = static_cast<int>(std::floor(std::clamp(y0 - margin, -lim, lim)));
+	const int right = static_cast<int>(std::ceil(std::clamp(x1 + margin, -lim, lim))) + 1;
+	const int bottom = static_cast<int>(std::ceil(std::clamp(y1 + margin, -lim, lim))) + 1;
+	return Rect{left, top, right - left, bottom - top}.intersect(Rect{0, 0, frame.width, frame.height});
+}
+
 // A frame's drop weight below this fraction of an output pixel gives no sample there (a sliver of a
 // drop is a single input pixel seen through a corner, and would count as much as a full one in the
 // order statistics); it still counts, by its weight, in the drizzled mean.
@@ -322,20 +400,8 @@ int accumulate_drizzled(const Reducer &r, std::size_t index, const Rect &tile, S
 	const StackFrame &frame = r.frames[index];
 	if (tile.intersect(frame.footprint).empty())
 		return 0;
-	// The frame pixels whose drops can touch the tile: the tile's corners mapped back, and a pixel more.
-	const Matrix3 &m = frame.output_to_frame;
-	double x0 = 1e300, y0 = 1e300, x1 = -1e300, y1 = -1e300;
-	for (const Point corner : {Point{tile.left - 0.5, tile.top - 0.5}, Point{tile.right() - 0.5, tile.top - 0.5},
-		     Point{tile.left - 0.5, tile.bottom() - 0.5}, Point{tile.right() - 0.5, tile.bottom() - 0.5}}) {
-		const Point q = m.apply(corner);
-		x0 = std::min(x0, q.x), x1 = std::max(x1, q.x), y0 = std::min(y0, q.y), y1 = std::max(y1, q.y);
-	}
-	const double lim = 1e8;
-	const int left = static_cast<int>(std::floor(std::clamp(x0, -lim, lim))) - 1;
-	const int top = static_cast<int>(std::floor(std::clamp(y0, -lim, lim))) - 1;
-	const Rect block = Rect{left, top, static_cast<int>(std::ceil(std::clamp(x1, -lim, lim))) + 2 - left,
-		static_cast<int>(std::ceil(std::clamp(y1, -lim, lim))) + 2 - top}
-				   .intersect(Rect{0, 0, frame.width, frame.height});
+	// The frame pixels whose drops can touch the tile: a pixel more.
+	const Rect block = frame_block(frame, tile, 1.0);
 	if (block.empty())
 		return 0;
 	const PreparedRegion prepared(frame.working, block);
@@ -360,15 +426,358 @@ int accumulate_drizzled(const Reducer &r, std::size_t index, const Rect &tile, S
 		const double w = s.drop_weights[pixel];
 		if (!(w > 0) || (masked && s.reference_only[pixel]))
 			continue;
-		s.drizzle_weights[pixel] += w;
+		s.merge_weights[pixel] += w;
 		for (int k = 0; k < c; k++) {
-			s.drizzle_values[pixel * c + k] += s.drop_values[pixel * c + k];
+			s.merge_values[pixel * c + k] += s.drop_values[pixel * c + k];
 			v[k] = static_cast<float>(s.drop_values[pixel * c + k] / w);
 		}
 		if (w >= kMinDropWeight)
 			add_sample(r, frame, s, pixel, plane, v.data());
 	}
 	return 0;
+}
+
+// The `kernel` merge (kernel_regression.hpp), in two passes over the frames per tile. The first
+// gives every frame's local mean (luminance, round kernel) over the tile and an apron; their median
+// is the consensus, whose gradients steer the kernels and against which each frame's robustness is
+// measured. The second adds every frame's samples through the steering kernels.
+
+// Calls visit(px, py, w, dx, dy) for each pixel of frame `index` (within `block`) whose kernel `k` centred on
+// output pixel (x, y) gives it a weight w > 0 (its offset from (x, y): dx, dy reference pixels), in row order. Which pixels and weights depends only on
+// the pixel, the frame and the kernel (the block holds every pixel the kernel reaches), so a pixel's
+// sums do not depend on the tiling.
+template <typename Visit>
+void visit_samples(const Reducer &r, std::size_t index, const Rect &block, int x, int y, const regression::Kernel &k,
+	Visit visit)
+{
+	const StackFrame &frame = r.frames[index];
+	const Matrix3 &m = frame.output_to_frame;
+	const Point u = r.frame_affine[index]
+		? Point{(m(0, 0) * x + m(0, 1) * y + m(0, 2)) / m(2, 2), (m(1, 0) * x + m(1, 1) * y + m(1, 2)) / m(2, 2)}
+		: m.apply({static_cast<double>(x), static_cast<double>(y)});
+	if (!(std::abs(u.x) < 1e8 && std::abs(u.y) < 1e8))
+		return;
+	const double reach = k.reach * r.frame_scale[index];
+	const int x0 = std::max(block.left, static_cast<int>(std::ceil(u.x - reach)));
+	const int x1 = std::min(block.right() - 1, static_cast<int>(std::floor(u.x + reach)));
+	const int y0 = std::max(block.top, static_cast<int>(std::ceil(u.y - reach)));
+	const int y1 = std::min(block.bottom() - 1, static_cast<int>(std::floor(u.y + reach)));
+	const Matrix3 &to_output = r.frame_to_output[index];
+	const double s = 1.0 / r.spec.geometry.scale;
+	const bool affine = r.frame_affine[index];
+	for (int py = y0; py <= y1; py++)
+		for (int px = x0; px <= x1; px++) {
+			double dx, dy; // the sample's offset from the output pixel, reference pixels
+			if (affine) {
+				const double fx = px - u.x, fy = py - u.y;
+				dx = (to_output(0, 0) * fx + to_output(0, 1) * fy) * s;
+				dy = (to_output(1, 0) * fx + to_output(1, 1) * fy) * s;
+			} else {
+				const Point q = to_output.apply({static_cast<double>(px), static_cast<double>(py)});
+				dx = (q.x - x) * s, dy = (q.y - y) * s;
+			}
+			const double w = k.weight(dx, dy);
+			if (w > 0)
+				visit(px, py, w, dx, dy);
+		}
+}
+
+// The pixels of frame `index` that kernels reaching `reach` reference pixels, centred on the output
+// pixels of `area`, can weigh: empty when the area is beyond its footprint grown by that reach.
+Rect kernel_block(const Reducer &r, std::size_t index, const Rect &area, double reach)
+{
+	const Rect &f = r.frames[index].footprint;
+	const int grow = static_cast<int>(std::ceil(reach * r.spec.geometry.scale)) + 1;
+	if (Rect{f.left - grow, f.top - grow, f.width + 2 * grow, f.height + 2 * grow}.intersect(area).empty())
+		return {};
+	return frame_block(r.frames[index], area, reach * r.frame_scale[index] + 1);
+}
+
+std::size_t area_of(const Rect &a)
+{
+	return static_cast<std::size_t>(a.width) * a.height;
+}
+
+std::size_t index_in(const Rect &a, int x, int y)
+{
+	return static_cast<std::size_t>(y - a.top) * a.width + (x - a.left);
+}
+
+// Pass 1 for frame `index`: its local mean, noise factor sqrt(sum w^2) / sum w and the weighted
+// variance of its samples at every pixel of `ext` (NaN where its weights there are below kMinWeight),
+// into s.local.
+int local_means(const Reducer &r, std::size_t index, const Rect &ext, Sequence &s)
+{
+	float *local = &s.local[index * area_of(ext) * 3];
+	std::fill_n(local, area_of(ext) * 3, std::numeric_limits<float>::quiet_NaN());
+	const regression::Kernel k = regression::round_kernel(regression::kConsensusSd);
+	const StackFrame &frame = r.frames[index];
+	const Rect block = kernel_block(r, index, ext, k.reach);
+	if (block.empty())
+		return 0;
+	const PreparedRegion prepared(frame.working, block);
+	if (!prepared.region)
+		return -1;
+	// The block's luminance: the mean of the colour bands (NaN where alpha says the pixel is not there).
+	const int c = r.spec.colour_bands;
+	s.luminance.resize(area_of(block));
+	for (int y = block.top; y < block.bottom(); y++) {
+		const auto *p = reinterpret_cast<const float *>(VIPS_REGION_ADDR(prepared.region, block.left, y));
+		float *l = &s.luminance[index_in(block, block.left, y)];
+		for (int x = 0; x < block.width; x++, p += frame.working.bands()) {
+			float sum = 0;
+			for (int b = 0; b < c; b++)
+				sum += p[b];
+			const float a = frame.alpha ? p[c] : 1.0f;
+			l[x] = a >= 0.5f ? sum / (static_cast<float>(c) * a) : std::numeric_limits<float>::quiet_NaN();
+		}
+	}
+	for (int y = ext.top; y < ext.bottom(); y++)
+		for (int x = ext.left; x < ext.right(); x++) {
+			double sw = 0, sw2 = 0, swl = 0, swll = 0;
+			visit_samples(r, index, block, x, y, k, [&](int px, int py, double w, double, double) {
+				const float l = s.luminance[index_in(block, px, py)];
+				if (std::isnan(l))
+					return;
+				sw += w, sw2 += w * w, swl += w * l, swll += w * l * l;
+			});
+			if (sw >= regression::kMinWeight) {
+				float *o = &local[index_in(ext, x, y) * 3];
+				const double mean = swl / sw;
+				o[0] = static_cast<float>(mean);
+				o[1] = static_cast<float>(std::sqrt(sw2) / sw);
+				o[2] = static_cast<float>(std::max(0.0, swll / sw - mean * mean));
+			}
+		}
+	return 0;
+}
+
+// The consensus (the median of the frames' local means) at every pixel of `ext`, the variance of
+// that median (pi/2 x the frames' mean variance over their count; noise^2 units), the detail (the
+// median of the frames' local variances less the noise's, as a standard deviation) and the
+// consensus's gradient per reference pixel (central differences, one-sided at the edge of what is
+// known).
+void build_consensus(const Reducer &r, const Rect &ext, Sequence &s)
+{
+	const std::size_t n = r.frames.size(), area = area_of(ext);
+	constexpr float nan = std::numeric_limits<float>::quiet_NaN();
+	const double noise2 = r.spec.regression.noise * r.spec.regression.noise;
+	for (std::size_t i = 0; i < area; i++) {
+		std::uint32_t m = 0;
+		double factors = 0;
+		for (std::size_t f = 0; f < n; f++) {
+			const float *l = &s.local[(f * area + i) * 3];
+			if (!std::isnan(l[0])) {
+				s.scratch[m++] = l[0];
+				factors += static_cast<double>(l[1]) * l[1];
+			}
+		}
+		s.consensus[i] = m ? kernels::median_inplace(s.scratch.data(), m) : nan;
+		s.consensus_variance[i] = m ? static_cast<float>(1.5707963 * factors / m / m) : nan;
+		m = 0;
+		for (std::size_t f = 0; f < n; f++) {
+			const float *l = &s.local[(f * area + i) * 3];
+			if (!std::isnan(l[0]))
+				s.scratch[m++] = l[2];
+		}
+		s.detail[i] = m ? static_cast<float>(std::sqrt(std::max(0.0, kernels::median_inplace(s.scratch.data(), m) - noise2))) : 0.0f;
+	}
+	const double scale = r.spec.geometry.scale;
+	auto at = [&](int x, int y) {
+		return ext.intersect(Rect{x, y, 1, 1}).empty() ? nan : s.consensus[index_in(ext, x, y)];
+	};
+	auto derivative = [&](float before, float centre, float after) {
+		if (std::isnan(centre))
+			return nan;
+		if (!std::isnan(before) && !std::isnan(after))
+			return static_cast<float>(0.5 * (after - before) * scale);
+		if (!std::isnan(after))
+			return static_cast<float>((after - centre) * scale);
+		if (!std::isnan(before))
+			return static_cast<float>((centre - before) * scale);
+		return 0.0f;
+	};
+	for (int y = ext.top; y < ext.bottom(); y++)
+		for (int x = ext.left; x < ext.right(); x++) {
+			const std::size_t i = index_in(ext, x, y);
+			s.gradient_x[i] = derivative(at(x - 1, y), s.consensus[i], at(x + 1, y));
+			s.gradient_y[i] = derivative(at(x, y - 1), s.consensus[i], at(x, y + 1));
+		}
+}
+
+// Each tile pixel's steering kernel, from the structure tensor: the mean of the gradient products
+// over its 3x3 neighbourhood (what of it is known).
+void build_steering(const Reducer &r, const Rect &tile, const Rect &ext, Sequence &s)
+{
+	for (int y = tile.top; y < tile.bottom(); y++)
+		for (int x = tile.left; x < tile.right(); x++) {
+			double gxx = 0, gxy = 0, gyy = 0;
+			int m = 0;
+			for (int j = std::max(y - 1, ext.top); j <= std::min(y + 1, ext.bottom() - 1); j++)
+				for (int i = std::max(x - 1, ext.left); i <= std::min(x + 1, ext.right() - 1); i++) {
+					const std::size_t e = index_in(ext, i, j);
+					if (std::isnan(s.gradient_x[e]))
+						continue;
+					gxx += static_cast<double>(s.gradient_x[e]) * s.gradient_x[e];
+					gxy += static_cast<double>(s.gradient_x[e]) * s.gradient_y[e];
+					gyy += static_cast<double>(s.gradient_y[e]) * s.gradient_y[e];
+					m++;
+				}
+			const double detail = s.detail[index_in(ext, x, y)];
+			s.steering[index_in(tile, x, y)] = m ? regression::steer(gxx / m, gxy / m, gyy / m, detail, r.spec.regression)
+							     : regression::steer(0, 0, 0, detail, r.spec.regression);
+		}
+}
+
+// Frame `index`'s robustness at every tile pixel: at each pixel of the tile grown by kMinRadius, the
+// robustness of its local mean's distance from the consensus in expected spreads (its noise, the
+// consensus's, and kMisalignment px of the local gradient); then the minimum over the window around
+// each tile pixel (where the frame has a local mean). 0 where the frame has none.
+void frame_robustness(const Reducer &r, std::size_t index, const Rect &tile, const Rect &ext, Sequence &s)
+{
+	std::vector<float> &raw = s.raw_robustness;
+	const RegressionOptions &o = r.spec.regression;
+	const double noise2 = o.noise * o.noise;
+	const float *local = &s.local[index * area_of(ext) * 3];
+	const Rect around = Rect{tile.left - regression::kMinRadius, tile.top - regression::kMinRadius,
+		tile.width + 2 * regression::kMinRadius, tile.height + 2 * regression::kMinRadius}.intersect(ext);
+	for (int y = around.top; y < around.bottom(); y++)
+		for (int x = around.left; x < around.right(); x++) {
+			const std::size_t e = index_in(ext, x, y);
+			const float *l = &local[e * 3];
+			float &out = raw[index_in(around, x, y)];
+			if (std::isnan(l[0])) {
+				out = std::numeric_limits<float>::quiet_NaN();
+				continue;
+			}
+			const double g2 = static_cast<double>(s.gradient_x[e]) * s.gradient_x[e] + static_cast<double>(s.gradient_y[e]) * s.gradient_y[e];
+			const double aliasing = regression::kAliasing * s.detail[e];
+			const double spread = std::sqrt(noise2 * (static_cast<double>(l[1]) * l[1] + s.consensus_variance[e]) +
+				regression::kMisalignment * regression::kMisalignment * g2 + aliasing * aliasing);
+			const double z = spread > 0 ? std::abs(l[0] - s.consensus[e]) / spread : 0.0;
+			out = static_cast<float>(regression::robustness(z, o.robustness));
+		}
+	// The window's minimum in two passes (rows, then columns of the row minima), NaN skipped.
+	auto least_of = [](float least, float v) { return !std::isnan(v) && !(v >= least) ? v : least; };
+	std::vector<float> &rows = s.row_minima;
+	rows.resize(area_of(around));
+	for (int y = around.top; y < around.bottom(); y++)
+		for (int x = tile.left; x < tile.right(); x++) {
+			float least = std::numeric_limits<float>::quiet_NaN();
+			for (int i = std::max(x - regression::kMinRadius, around.left); i <= std::min(x + regression::kMinRadius, around.right() - 1); i++)
+				least = least_of(least, raw[index_in(around, i, y)]);
+			rows[index_in(around, x, y)] = least;
+		}
+	float *robust = &s.robust[index * area_of(tile)];
+	for (int y = tile.top; y < tile.bottom(); y++)
+		for (int x = tile.left; x < tile.right(); x++) {
+			float least = std::numeric_limits<float>::quiet_NaN();
+			if (!std::isnan(raw[index_in(around, x, y)]))
+				for (int j = std::max(y - regression::kMinRadius, around.top); j <= std::min(y + regression::kMinRadius, around.bottom() - 1); j++)
+					least = least_of(least, rows[index_in(around, x, j)]);
+			robust[index_in(tile, x, y)] = std::isnan(least) ? 0.0f : least;
+		}
+}
+
+// Pass 2 for frame `index`: its samples through each tile pixel's steering kernel. Its weighted sum
+// and weight, times its robustness there, go into the merge's sums; where its weights reach
+// kMinWeight, their weighted mean is the frame's sample for the other statistics.
+int kernel_samples(const Reducer &r, std::size_t index, const Rect &tile, Sequence &s)
+{
+	const StackFrame &frame = r.frames[index];
+	const Rect block = kernel_block(r, index, tile, r.kernel_reach);
+	if (block.empty())
+		return 0;
+	const PreparedRegion prepared(frame.working, block);
+	if (!prepared.region)
+		return -1;
+	const int c = r.spec.colour_bands;
+	const std::size_t plane = area_of(tile) * c;
+	const float *robust = &s.robust[index * area_of(tile)];
+	const bool masked = r.spec.reference_only && !frame.reference;
+	const int nm = 5 + 2 * c;
+	std::array<double, 16> sums{};
+	std::array<double, 5 + 2 * 16> m{};
+	std::array<float, 16> v{};
+	for (int y = tile.top; y < tile.bottom(); y++)
+		for (int x = tile.left; x < tile.right(); x++) {
+			const std::size_t pixel = index_in(tile, x, y);
+			if (masked && s.reference_only[pixel])
+				continue;
+			double sw = 0;
+			std::fill_n(sums.begin(), c, 0.0);
+			std::fill_n(m.begin(), nm, 0.0);
+			visit_samples(r, index, block, x, y, s.steering[pixel], [&](int px, int py, double w, double dx, double dy) {
+				const auto *p = reinterpret_cast<const float *>(VIPS_REGION_ADDR(prepared.region, px, py));
+				const float a = frame.alpha ? p[c] : 1.0f;
+				if (!(a >= 0.5f))
+					return;
+				const double wx = w * dx, wy = w * dy;
+				m[0] += wx, m[1] += wy, m[2] += wx * dx, m[3] += wx * dy, m[4] += wy * dy;
+				for (int b = 0; b < c; b++) {
+					const double value = p[b] / a;
+					sums[b] += w * value;
+					m[5 + 2 * b] += wx * value;
+					m[6 + 2 * b] += wy * value;
+				}
+				sw += w;
+			});
+			if (!(sw > 0))
+				continue;
+			// Under --mask-reduce the reference alone makes the pixel: it counts whatever the consensus.
+			const double rho = r.spec.reference_only && frame.reference && s.reference_only[pixel] ? 1.0 : robust[pixel];
+			s.merge_weights[pixel] += rho * sw;
+			double *moments = &s.moments[pixel * nm];
+			for (int k = 0; k < nm; k++)
+				moments[k] += rho * m[k];
+			for (int b = 0; b < c; b++) {
+				s.merge_values[pixel * c + b] += rho * sums[b];
+				v[b] = static_cast<float>(sums[b] / sw);
+			}
+			if (sw >= regression::kMinWeight)
+				add_sample(r, frame, s, pixel, plane, v.data());
+		}
+	return 0;
+}
+
+// The kernel merge of one tile (the merge's sums and the samples of every frame).
+int merge_by_kernel(const Reducer &r, const Rect &tile, Sequence &s)
+{
+	const int a = regression::kApron;
+	const Rect ext = Rect{tile.left - a, tile.top - a, tile.width + 2 * a, tile.height + 2 * a}.intersect(r.spec.geometry.bounds());
+	for (std::size_t i = 0; i < r.frames.size(); i++) {
+		if (cancel_requested()) {
+			vips_error("superstack", "%s", "interrupted");
+			return -1;
+		}
+		if (local_means(r, i, ext, s))
+			return -1;
+	}
+	build_consensus(r, ext, s);
+	build_steering(r, tile, ext, s);
+	for (std::size_t i = 0; i < r.frames.size(); i++)
+		frame_robustness(r, i, tile, ext, s);
+	for (std::size_t i = 0; i < r.frames.size(); i++) {
+		if (cancel_requested()) {
+			vips_error("superstack", "%s", "interrupted");
+			return -1;
+		}
+		if (kernel_samples(r, i, tile, s))
+			return -1;
+	}
+	return 0;
+}
+
+// The kernel merge's value of band b at a tile pixel: the robust local linear fit, or where every
+// frame's robustness there is 0, the mean of the frames' samples.
+double kernel_mean(const Reducer &r, const Sequence &s, std::size_t pixel, int b)
+{
+	const int c = r.spec.colour_bands;
+	const double s0 = s.merge_weights[pixel];
+	if (!(s0 > 0))
+		return kernels::mean_of(s.sums[pixel * c + b], s.counts[pixel]);
+	const double *m = &s.moments[pixel * (5 + 2 * c)];
+	return regression::local_linear(s0, m[0], m[1], m[2], m[3], m[4], s.merge_values[pixel * c + b], m[5 + 2 * b], m[6 + 2 * b]);
 }
 
 // The statistics of one pixel: values into o[statistic * C + band], each rejecting statistic's
@@ -393,9 +802,13 @@ void reduce_pixel(const Reducer &r, Sequence &s, std::size_t pixel, std::size_t 
 			kernels::Estimate e;
 			switch (r.spec.statistics[i]) {
 			case Statistic::mean:
-				e.value = static_cast<float>(r.spec.merge == Merge::drizzle
-						? kernels::weighted_mean_of(s.drizzle_values[at], s.drizzle_weights[pixel], 0.0, 0)
-						: kernels::mean_of(s.sums[at], count));
+				// Drizzle: the drizzled mean. Kernel: the robust kernel regression (where every frame's
+				// robustness is 0, the mean of the frames' samples).
+				if (r.spec.merge == Merge::kernel)
+					e.value = static_cast<float>(kernel_mean(r, s, pixel, b));
+				else
+					e.value = static_cast<float>(r.spec.merge == Merge::interpolate ? kernels::mean_of(s.sums[at], count)
+							: kernels::weighted_mean_of(s.merge_values[at], s.merge_weights[pixel], 0.0, 0));
 				break;
 			case Statistic::weighted:
 				e.value = static_cast<float>(kernels::weighted_mean_of(s.weighted_sums[at], s.weight_sums[pixel], s.sums[at], count));
@@ -429,12 +842,12 @@ void write_tile(const Reducer &r, const Rect &tile, Sequence &s, VipsRegion *out
 			if (r.spec.coverage)
 				*after++ = static_cast<float>(s.counts[pixel]);
 			reduce_pixel(r, s, pixel, plane, q, after);
-			// Drizzle with too few frames for the scale and pixfrac: no frame's drops weigh enough
-			// here for a sample, yet some touch it: every statistic takes the drizzled mean.
-			if (r.spec.merge == Merge::drizzle && s.counts[pixel] == 0 && s.drizzle_weights[pixel] > 0)
+			// Drizzle or kernel with too few frames for the scale: no frame's weights are enough here
+			// for a sample, yet some reach it: every statistic takes the merged mean.
+			if (r.spec.merge != Merge::interpolate && s.counts[pixel] == 0 && s.merge_weights[pixel] > 0)
 				for (std::size_t i = 0; i < r.spec.statistics.size(); i++)
 					for (int b = 0; b < c; b++)
-						q[i * c + b] = static_cast<float>(s.drizzle_values[pixel * c + b] / s.drizzle_weights[pixel]);
+						q[i * c + b] = static_cast<float>(s.merge_values[pixel * c + b] / s.merge_weights[pixel]);
 		}
 	}
 }
@@ -469,12 +882,20 @@ int reducer_generate(VipsRegion *out, void *seq, void *a, void *, gboolean *)
 			std::fill_n(s->weighted_sums.begin(), px * r->spec.colour_bands, 0.0);
 			std::fill_n(s->weight_sums.begin(), px, 0.0);
 		}
-		if (r->spec.merge == Merge::drizzle) {
-			std::fill_n(s->drizzle_values.begin(), px * r->spec.colour_bands, 0.0);
-			std::fill_n(s->drizzle_weights.begin(), px, 0.0);
+		if (r->spec.merge == Merge::kernel)
+			std::fill_n(s->moments.begin(), px * (5 + 2 * r->spec.colour_bands), 0.0);
+		if (r->spec.merge != Merge::interpolate) {
+			std::fill_n(s->merge_values.begin(), px * r->spec.colour_bands, 0.0);
+			std::fill_n(s->merge_weights.begin(), px, 0.0);
 		}
 		if (r->spec.reference_only && mark_reference_only(*r, tile, *s))
 			return -1;
+		if (r->spec.merge == Merge::kernel) {
+			if (merge_by_kernel(*r, tile, *s))
+				return -1;
+			write_tile(*r, tile, *s, out);
+			continue;
+		}
 		for (std::size_t i = 0; i < r->frames.size(); i++) {
 			if (cancel_requested()) {
 				vips_error("superstack", "%s", "interrupted");
@@ -488,6 +909,23 @@ int reducer_generate(VipsRegion *out, void *seq, void *a, void *, gboolean *)
 		write_tile(*r, tile, *s, out);
 	}
 	return 0;
+}
+
+// The most frame pixels one reference pixel spans, anywhere on the output: the largest singular
+// value of output_to_frame's Jacobian (at the output's corners and centre; for a projective map, with
+// a margin for between them) times the scale.
+double frame_pixels_per_reference_pixel(const Matrix3 &m, const OutputGeometry &g)
+{
+	double most = 0;
+	for (const Point p : {Point{0, 0}, Point{g.width - 1.0, 0}, Point{0, g.height - 1.0}, Point{g.width - 1.0, g.height - 1.0},
+		     Point{0.5 * g.width, 0.5 * g.height}}) {
+		const Point o = m.apply(p), dx = m.apply({p.x + 1, p.y}), dy = m.apply({p.x, p.y + 1});
+		const double a = dx.x - o.x, b = dy.x - o.x, c = dx.y - o.y, d = dy.y - o.y;
+		// The largest singular value of [[a, b], [c, d]].
+		const double s1 = a * a + b * b + c * c + d * d, det = a * d - b * c;
+		most = std::max(most, std::sqrt(0.5 * (s1 + std::sqrt(std::max(0.0, s1 * s1 - 4 * det * det)))));
+	}
+	return most * g.scale * (m.is_affine() ? 1.0 : 1.1);
 }
 
 void delete_reducer(gpointer data)
@@ -518,14 +956,21 @@ vips::VImage reduce_stack(std::vector<StackFrame> frames, const ReduceSpec &spec
 	for (const auto &f : reducer->frames)
 		if (!(f.weight >= 0) || !std::isfinite(f.weight))
 			throw_error(ExitCode::processing, "reducer: a frame weight is not a finite number >= 0");
-	const bool drizzled = spec.merge == Merge::drizzle;
-	if (drizzled && !(spec.pixfrac > 0 && spec.pixfrac <= 1))
+	const bool drizzled = spec.merge != Merge::interpolate; // reads the frames' own pixels
+	if (spec.merge == Merge::drizzle && !(spec.pixfrac > 0 && spec.pixfrac <= 1))
 		throw_error(ExitCode::usage, "--pixfrac must be in (0, 1] (got {})", spec.pixfrac);
+	if (spec.merge == Merge::kernel) {
+		check_regression_options(spec.regression);
+		const RegressionOptions &o = spec.regression;
+		reducer->kernel_reach = 3 * o.detail * std::max({1.0, o.stretch, o.denoise});
+	}
 	for (const auto &f : reducer->frames) {
 		const vips::VImage &pixels = drizzled ? f.working : f.warped;
 		if (pixels.format() != VIPS_FORMAT_FLOAT || pixels.bands() != spec.colour_bands + (f.alpha ? 1 : 0))
 			throw_error(ExitCode::processing, "reducer: a frame is not in the working layout");
 		reducer->frame_to_output.push_back(f.output_to_frame.inverse());
+		reducer->frame_affine.push_back(f.output_to_frame.is_affine());
+		reducer->frame_scale.push_back(frame_pixels_per_reference_pixel(f.output_to_frame, spec.geometry));
 	}
 
 	if (spec.reference_only) {

@@ -1,0 +1,62 @@
+// sharpen -- undoing part of the blur a stack is known to have, and the simple finishing controls.
+//
+// A stacked image is the scene blurred by the frames' pixel integration (a box of one input pixel,
+// S output pixels at scale S) and by the merge (drizzle: the drop, pixfrac x S output pixels; kernel:
+// a Gaussian of about `detail` input pixels; interpolate: none beyond the box, lanczos3 is flat in
+// the band). The truth is the scene integrated over one output pixel, so the blur to undo is
+// H = box(S) x merge / box(1). --sharpen applies the Wiener filter of H with a smoothness prior
+// (|H|^2 + lambda |Laplacian|^2 in the denominator): lambda grows with the stack's noise, so a noisy
+// stack is sharpened less (the noise-aware stop), and `amount` divides it. The filter is a small
+// convolution kernel (libvips conv, streaming with an apron of its radius); the result is then held
+// within each pixel's 3x3 neighbourhood's range in the unsharpened image, so edges get steeper but
+// never overshoot: no ringing, no halos. Then the seed workflow's unsharp mask and brightness, for
+// those who want them.
+#pragma once
+
+#include "superstack/reduce.hpp"
+
+#include <vips/vips8>
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace superstack {
+
+struct SharpenOptions {
+	double amount = 0;          // 0: no deconvolution; 1: auto; other: lambda divided by it
+	double unsharp = 0;         // unsharp mask: out = in + unsharp x (in - gauss(in, unsharp_sigma))
+	double unsharp_sigma = 1.0; // output pixels
+	double brightness = 1.0;    // then every value times this
+	bool active() const { return amount > 0 || unsharp != 0 || brightness != 1.0; }
+};
+
+// "auto" -> 1, "none" -> 0, a number > 0 -> itself. Throws Error(usage).
+double parse_sharpen(std::string_view text);
+
+// The blur a merge leaves, in output pixels, for a burst at scale `scale`.
+struct MergeBlur {
+	double box = 2;      // the frames' pixel, S output px
+	double drop = 0;     // drizzle's drop side, output px (0: none)
+	double gaussian = 0; // sd of the kernel merge's kernel, output px
+};
+MergeBlur merge_blur(Merge merge, double scale, double pixfrac, const RegressionOptions &regression);
+
+// The deconvolution kernel (2 radius + 1 square, sums to 1) for that blur, with regularisation
+// lambda = (noise / kSignalLaplacian)^2 / amount; `noise` is the stacked image's noise sigma.
+inline constexpr double kSignalLaplacian = 0.09;
+inline constexpr int kDeconvolutionRadius = 6;
+std::vector<double> deconvolution_kernel(const MergeBlur &blur, double noise, double amount, int radius = kDeconvolutionRadius);
+
+// The first `bands` bands of `image` (float, working units) finished as `options` says; the others
+// (counts) pass through. Lazy. The deconvolution and the range limit both read a neighbourhood, so
+// the values pass through a tile cache of three rows of kCacheTile tiles across the image (the rows
+// a strip of output and its aprons touch): the reduction is computed once, never per consumer or
+// per apron. Its size, for the memory plan: sharpen_cache_bytes().
+inline constexpr int kCacheTile = 128;
+int sharpen_cache_tiles(int width, int threads);
+std::uint64_t sharpen_cache_bytes(int width, int bands, int threads);
+vips::VImage sharpen_values(const vips::VImage &image, int bands, const MergeBlur &blur, double noise, const SharpenOptions &options,
+	int threads);
+
+} // namespace superstack

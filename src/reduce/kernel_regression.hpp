@@ -1,0 +1,116 @@
+// kernel_regression -- the pieces of the `kernel` merge, free of libvips so tests can check them
+// against brute-force versions (after Takeda et al. 2007 and Wronski et al. 2019).
+//
+// Every frame's own pixels are samples at known places of the output grid (their centres mapped
+// through the frame's transform). An output pixel x is the weighted mean of the samples near it:
+//   value(x) = sum_f R_f(x) sum_p w_x(p) c_p  /  sum_f R_f(x) sum_p w_x(p)
+// with w_x(p) = exp(-Q/2), Q = d^T K(x)^-1 d, d the sample's offset from x in reference pixels, and
+// the kernel truncated at Q <= kCutoff (three of its standard deviations): samples beyond weigh nothing.
+//
+// K(x), the steering kernel, follows the local structure of the consensus image (the median over
+// frames of their smooth local means, below): narrow across an edge (`detail`), stretched along it
+// by up to `stretch` as the structure is more one-directional, and wide and round (`detail` x
+// `denoise`) where the gradient is lost in the noise. R_f(x), the robustness of frame f at x,
+// compares the frame's smooth local mean with that consensus, in units of the difference's
+// expected spread (noise of both, plus what a small misalignment makes of the local gradient): up to
+// `robustness` spreads it is 1, beyond it falls as a Gaussian; then the minimum over a 5x5 window,
+// so a moving object's edges go with it. Against the consensus rather than the reference frame:
+// superstack stacks a static scene, so a thing in fewer than half the frames is not the scene even
+// when the reference shows it.
+#pragma once
+
+#include "superstack/regression.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace superstack::regression {
+
+inline constexpr double kCutoff = 9.0;       // Q beyond which a sample weighs nothing: 3 sd
+inline constexpr double kMinWeight = 0.1;    // a frame's weights at x below this: no sample from it there
+inline constexpr double kConsensusSd = 0.5;  // sd (reference px) of the round kernel of the local means
+inline constexpr double kMisalignment = 0.1; // px of residual misalignment the robustness tolerates
+inline constexpr double kAliasing = 0.5;     // and this fraction of the local detail (sampling differences)
+inline constexpr int kApron = 3;             // output px around a tile the consensus needs
+inline constexpr int kMinRadius = 2;         // robustness: minimum over (2 r + 1)^2 output pixels
+
+// The inverse of a 2x2 covariance, in reference pixels^-2, and how far it reaches (3 x its largest
+// standard deviation, reference pixels).
+struct Kernel {
+	double ixx = 1, ixy = 0, iyy = 1;
+	double reach = 3;
+	double form(double dx, double dy) const { return ixx * dx * dx + 2 * ixy * dx * dy + iyy * dy * dy; }
+	// The truncated Gaussian weight of an offset (reference pixels).
+	double weight(double dx, double dy) const
+	{
+		const double q = form(dx, dy);
+		return q <= kCutoff ? std::exp(-0.5 * q) : 0.0;
+	}
+};
+
+inline Kernel round_kernel(double sd)
+{
+	const double i = 1.0 / (sd * sd);
+	return {i, 0, i, 3 * sd};
+}
+
+// The steering kernel from the structure tensor (gxx, gxy, gyy: local means of gx^2, gx gy, gy^2,
+// gradients per reference pixel) for its direction and coherence, and the local detail (the
+// standard deviation of the samples less the noise's) for how far it may widen.
+inline Kernel steer(double gxx, double gxy, double gyy, double detail, const RegressionOptions &s)
+{
+	const double half_trace = 0.5 * (gxx + gyy);
+	const double root = std::sqrt(std::max(0.0, 0.25 * (gxx - gyy) * (gxx - gyy) + gxy * gxy));
+	const double l1 = half_trace + root, l2 = std::max(0.0, half_trace - root);
+	// The eigenvector of l1: the dominant gradient direction (across the edge).
+	double ex = 1, ey = 0;
+	if (root > 0) {
+		if (gxx >= gyy)
+			ex = l1 - gyy, ey = gxy;
+		else
+			ex = gxy, ey = l1 - gxx;
+		const double n = std::hypot(ex, ey);
+		ex /= n, ey /= n;
+	}
+	const double coherence = l1 + l2 > 0 ? (l1 - l2) / (l1 + l2) : 0.0;
+	const double snr = detail / std::max(s.noise, 1e-6);
+	const double flat = std::clamp((s.edge_snr - snr) / (s.edge_snr - s.flat_snr), 0.0, 1.0);
+	const double round = s.detail * s.denoise;
+	const double across = (1 - flat) * s.detail + flat * round;
+	const double along = (1 - flat) * s.detail * (1 + (s.stretch - 1) * coherence) + flat * round;
+	const double a = 1.0 / (across * across), b = 1.0 / (along * along);
+	// K^-1 = a e e^T + b f f^T, f the edge direction (-ey, ex).
+	return {a * ex * ex + b * ey * ey, (a - b) * ex * ey, a * ey * ey + b * ex * ex, 3 * std::max(across, along)};
+}
+
+// The local linear fit (Takeda's order 1) at the output pixel from its weighted moments: the samples'
+// weight s0, their weighted offsets (sx, sy) and second moments (sxx, sxy, syy), the values' weighted
+// sum sc and its first moments (scx, scy); offsets in reference pixels from the pixel. The fit is
+// the weighted mean corrected by the local slope for the samples' centroid being off the pixel:
+// mean - slope . centroid, the slope from the centred moments with a ridge of kRidge px^2 (so a
+// degenerate spread of offsets -- samples on a line, or one -- gives the plain weighted mean).
+inline constexpr double kRidge = 1e-3;
+
+inline double local_linear(double s0, double sx, double sy, double sxx, double sxy, double syy, double sc, double scx, double scy)
+{
+	const double mx = sx / s0, my = sy / s0, mean = sc / s0;
+	const double cxx = sxx / s0 - mx * mx + kRidge, cxy = sxy / s0 - mx * my, cyy = syy / s0 - my * my + kRidge;
+	const double kx = scx / s0 - mx * mean, ky = scy / s0 - my * mean;
+	const double det = cxx * cyy - cxy * cxy;
+	if (!(det > 0))
+		return mean;
+	const double bx = (cyy * kx - cxy * ky) / det, by = (cxx * ky - cxy * kx) / det;
+	return mean - (bx * mx + by * my);
+}
+
+// The robustness of a sample z spreads from the consensus: 1 up to `tolerance`, then a Gaussian fall.
+// tolerance 0: robustness off (always 1).
+inline double robustness(double z, double tolerance)
+{
+	if (tolerance <= 0 || z <= tolerance)
+		return 1.0;
+	const double e = z - tolerance;
+	return std::exp(-0.5 * e * e);
+}
+
+} // namespace superstack::regression
