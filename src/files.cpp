@@ -77,6 +77,35 @@ void write_file_atomically(const fs::path &path, std::string_view content)
 	commit_file(tmp, path);
 }
 
+void append_line_durably(const fs::path &path, std::string_view line)
+{
+	std::error_code ec;
+	const bool created = !fs::exists(path, ec);
+	const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		throw_error(ExitCode::processing, "{}: cannot write ({})", path.string(), std::strerror(errno));
+	const std::string record = std::string(line) + "\n";
+	std::size_t done = 0;
+	int error = 0;
+	while (done < record.size() && error == 0) {
+		const ssize_t n = write(fd, record.data() + done, record.size() - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			error = n < 0 ? errno : ENOSPC;
+		else
+			done += static_cast<std::size_t>(n);
+	}
+	if (error == 0 && fdatasync(fd) != 0)
+		error = errno;
+	close(fd);
+	if (error != 0)
+		throw_error(ExitCode::processing, "{}: cannot write ({}){}", path.string(), std::strerror(error),
+			disk_full_note(path.parent_path()));
+	if (created)
+		sync_path(path.parent_path().empty() ? fs::path(".") : path.parent_path());
+}
+
 std::uint64_t free_bytes(const fs::path &dir)
 {
 	struct statvfs s {};

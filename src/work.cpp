@@ -113,8 +113,11 @@ WorkFolder::WorkFolder(fs::path dir, std::string key, Resume resume, Progress &p
 				"--resume: {} was left by a run with other options or inputs (differs: {}); run without --resume to start afresh",
 				dir_.string(), differences((*recorded).value("key", json::object()), current));
 		if (resume != Resume::off && same) {
-			if (auto saved = read_json(dir_ / "align.json"); saved && saved->is_object())
-				for (const auto &[file, a] : saved->items()) {
+			// One record per line; a last line without its newline was torn by a crash and is ignored.
+			std::ifstream in(dir_ / "align.jsonl", std::ios::binary);
+			for (std::string line; std::getline(in, line) && !in.eof();) {
+				try {
+					const json a = json::parse(line);
 					FrameAlignment f;
 					f.matrix = matrix_from(a.at("matrix"));
 					f.model = parse_motion_model(a.at("model").get<std::string>());
@@ -123,8 +126,11 @@ WorkFolder::WorkFolder(fs::path dir, std::string key, Resume resume, Progress &p
 					f.residual_rms = a.at("residual_rms").get<double>();
 					f.ok = a.at("ok").get<bool>();
 					f.reason = a.at("reason").get<std::string>();
-					alignments_[file] = f;
+					alignments_[a.at("reference").get<std::string>() + "\n" + a.at("file").get<std::string>()] = f;
+				} catch (const std::exception &) {
+					continue; // a record that cannot be read is aligned again
 				}
+			}
 			fs::remove_all(spool_dir(), ec);
 			progress.note(fmt::format("resuming from {}: {} alignments saved", dir_.string(), alignments_.size()));
 		} else {
@@ -183,12 +189,11 @@ std::vector<std::optional<FrameAlignment>> WorkFolder::saved_alignments(const st
 void WorkFolder::save_alignment(const fs::path &file, const fs::path &reference, const FrameAlignment &a)
 {
 	alignments_[reference.string() + "\n" + file.string()] = a;
-	json doc = json::object();
-	for (const auto &[path, f] : alignments_)
-		doc[path] = {{"matrix", matrix_json(f.matrix)}, {"model", std::string(motion_model_name(f.model))},
-			{"patches", f.patches}, {"inliers", f.inliers}, {"residual_rms", f.residual_rms}, {"ok", f.ok},
-			{"reason", f.reason}};
-	write_file_atomically(dir_ / "align.json", doc.dump(1) + "\n");
+	// Appended, not rewritten: saving stays O(1) per frame for stacks of thousands.
+	const json record = {{"reference", reference.string()}, {"file", file.string()}, {"matrix", matrix_json(a.matrix)},
+		{"model", std::string(motion_model_name(a.model))}, {"patches", a.patches}, {"inliers", a.inliers},
+		{"residual_rms", a.residual_rms}, {"ok", a.ok}, {"reason", a.reason}};
+	append_line_durably(dir_ / "align.jsonl", record.dump());
 }
 
 std::vector<Band> WorkFolder::bands(const std::string &layout, const OutputGeometry &geometry, int rows)

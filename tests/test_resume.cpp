@@ -5,6 +5,8 @@
 #include "temp_dir.hpp"
 
 #include "superstack/bands.hpp"
+#include "superstack/error.hpp"
+#include "superstack/work.hpp"
 #include "superstack/synth.hpp"
 #include "superstack/transform.hpp"
 
@@ -214,7 +216,7 @@ TEST_CASE("repeatability: threads 1 and 4, two --memory values, killed (-9) then
 	// kill -9 during alignment, once a frame's alignment is saved: the resumed run reuses it.
 	const fs::path cut = dir / "cut-align";
 	const ProcessResult c = run_superstack_until(run("cut-align", {"--threads", "1"}),
-		[&] { return fs::exists(cut / ".superstack-work" / "align.json"); }, SIGKILL);
+		[&] { return fs::exists(cut / ".superstack-work" / "align.jsonl"); }, SIGKILL);
 	CHECK(c.exit_code == 128 + SIGKILL);
 	const ProcessResult after = run_superstack(run("cut-align", {"--resume", "-v"}), 120);
 	CAPTURE(after.err);
@@ -407,4 +409,50 @@ TEST_CASE("--on-error: a frame that fails to decode mid-run fails the run by def
 	REQUIRE(good.exit_code == 0);
 	CHECK(same_bytes(dir / "good" / "median.tif", dir / "skip" / "median.tif"));
 	CHECK(same_bytes(dir / "good" / "mean.tif", dir / "skip" / "mean.tif"));
+}
+
+TEST_CASE("work folder: alignments survive as appended lines, a torn last line is ignored, another run's key discards them")
+{
+	TempDir dir("work-folder");
+	const fs::path work = dir / "w";
+	const std::string key = R"({"scale": 2})";
+	FrameAlignment a;
+	a.matrix = Matrix3::similarity(1.25, 1.001, {3.5, 2.25}, 0.1 / 3, -7.0 / 9); // digits that must survive
+	a.model = MotionModel::similarity;
+	a.patches = 90;
+	a.inliers = 71;
+	a.residual_rms = 0.0123456789;
+	FrameAlignment rejected;
+	rejected.ok = false;
+	rejected.reason = "only 3 of 80 patches match";
+	NoProgress quiet;
+	{
+		WorkFolder w(work, key, Resume::off, quiet);
+		w.save_alignment("f1.tif", "f0.tif", a);
+		w.save_alignment("f2.tif", "f0.tif", rejected);
+	} // not finished: kept, as after a crash
+	std::ofstream(work / "align.jsonl", std::ios::app) << R"({"reference": "f0.tif", "file": "f3.tif", "matr)"; // torn
+	{
+		WorkFolder w(work, key, Resume::on, quiet);
+		const auto saved = w.saved_alignments({"f1.tif", "f2.tif", "f3.tif"}, "f0.tif");
+		REQUIRE(saved[0].has_value());
+		for (int r = 0; r < 3; r++)
+			for (int c = 0; c < 3; c++)
+				CHECK(saved[0]->matrix(r, c) == a.matrix(r, c)); // exactly
+		CHECK(saved[0]->model == MotionModel::similarity);
+		CHECK(saved[0]->inliers == 71);
+		CHECK(saved[0]->residual_rms == a.residual_rms);
+		REQUIRE(saved[1].has_value());
+		CHECK_FALSE(saved[1]->ok);
+		CHECK(saved[1]->reason == rejected.reason);
+		CHECK_FALSE(saved[2].has_value());
+		// Against another reference, nothing is known.
+		CHECK_FALSE(w.saved_alignments({"f1.tif"}, "f2.tif")[0].has_value());
+	}
+	{
+		WorkFolder w(work, R"({"scale": 3})", Resume::automatic, quiet); // another run: discarded
+		CHECK_FALSE(w.saved_alignments({"f1.tif"}, "f0.tif")[0].has_value());
+		CHECK_THROWS_AS(WorkFolder(work, key, Resume::on, quiet), Error); // locked by `w`
+	}
+	CHECK_FALSE(fs::exists(work)); // nothing resumable: removed
 }

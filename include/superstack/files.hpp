@@ -23,6 +23,11 @@ void commit_file(const std::filesystem::path &tmp, const std::filesystem::path &
 // `content` written to `path` through a temporary name (".<name>.part"), durably. Throws Error(processing).
 void write_file_atomically(const std::filesystem::path &path, std::string_view content);
 
+// `line` and a newline appended to `path` (created if missing) and synced before returning: a journal
+// that grows by one record at a time. After a crash only the last line can be torn (it then lacks its
+// newline: readers ignore it). Throws Error(processing).
+void append_line_durably(const std::filesystem::path &path, std::string_view line);
+
 // The temporary name commit_file() expects for `path`: a hidden ".<name>.part" in the same folder.
 std::filesystem::path temporary_name(const std::filesystem::path &path);
 

@@ -4,7 +4,7 @@
 // Layout of the folder (every file written atomically, files.hpp):
 //   lock          held (flock) while a run uses the folder: two runs never share one
 //   run.json      what the results depend on (the options and the inputs' sizes and times): `key`
-//   align.json    each frame's alignment, saved as it is made
+//   align.jsonl   each frame's alignment, appended (one line, synced) as it is made
 //   bands.json    the band layout of the reduction (geometry, rows per band, frames stacked)
 //   band-NNNNN.raw  one finished band of the encoded reduction (bands.hpp)
 //   spool/        the frame spool (spool.hpp): made afresh by every run, removed when it ends
@@ -73,7 +73,7 @@ private:
 	int lock_fd_ = -1;
 	bool finished_ = false;
 	int band_count_ = 0;
-	std::map<std::string, FrameAlignment> alignments_; // align.json: by "reference\nframe" paths
+	std::map<std::string, FrameAlignment> alignments_; // align.jsonl: by "reference\nframe" paths
 	void discard_state();
 };
 
