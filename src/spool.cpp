@@ -1,7 +1,9 @@
 // spool -- raw spool files written by libvips' rawsave and read back with pread() per row span.
 #include "superstack/spool.hpp"
 
+#include "superstack/cancel.hpp"
 #include "superstack/error.hpp"
+#include "superstack/files.hpp"
 #include "superstack/output.hpp"
 
 #include <fcntl.h>
@@ -114,10 +116,36 @@ std::uint64_t Spool::bytes_for(int width, int height, int bands, VipsBandFormat 
 vips::VImage Spool::add(const vips::VImage &decoded, const std::string &source_name)
 {
 	const auto file = dir_ / fmt::format("frame-{:05d}.raw", count_++);
-	if (vips_rawsave(decoded.get_image(), file.c_str(), nullptr)) {
+	int status = 0;
+	{
+		NoProgress silent; // the caller reports per frame; this only lets SIGINT stop a huge decode
+		EvalMonitor monitor(decoded, silent, "decode");
+		status = vips_rawsave(decoded.get_image(), file.c_str(), nullptr);
+	}
+	if (status && cancel_requested()) {
 		std::error_code ec;
 		std::filesystem::remove(file, ec);
-		throw Error(ExitCode::bad_input, about_file(source_name, vips_error_line()));
+		vips_error_clear();
+		throw_error(ExitCode::interrupted, "interrupted");
+	}
+	// libvips' raw writer can miss a short write (a full disk): the size is the proof of a whole frame.
+	const std::uintmax_t expected = static_cast<std::uintmax_t>(decoded.width()) * decoded.height() *
+		VIPS_IMAGE_SIZEOF_PEL(decoded.get_image());
+	std::error_code size_ec;
+	if (status == 0 && std::filesystem::file_size(file, size_ec) != expected) {
+		vips_error("superstack", "short write (%ju of %ju bytes)", static_cast<std::uintmax_t>(size_ec ? 0 : std::filesystem::file_size(file, size_ec)), expected);
+		status = -1;
+	}
+	if (status) {
+		const std::string reason = vips_error_line();
+		std::error_code ec;
+		std::filesystem::remove(file, ec);
+		// A full disk (or a file size limit) is ours, not the frame's: never a reason to call it bad.
+		const std::string full = disk_full_note(dir_);
+		if (!full.empty() || reason.find(std::strerror(ENOSPC)) != std::string::npos ||
+			reason.find(std::strerror(EFBIG)) != std::string::npos)
+			throw_error(ExitCode::processing, "{}: cannot write the frame spool: {}{}", file.string(), reason, full);
+		throw Error(ExitCode::bad_input, about_file(source_name, reason));
 	}
 	vips::VImage raw = open_raw_file(file, decoded.width(), decoded.height(), decoded.bands(),
 		decoded.format(), decoded.interpretation());

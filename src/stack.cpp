@@ -3,6 +3,7 @@
 
 #include "superstack/cancel.hpp"
 #include "superstack/error.hpp"
+#include "superstack/files.hpp"
 #include "superstack/frame.hpp"
 #include "superstack/linear_light.hpp"
 #include "superstack/mask.hpp"
@@ -10,13 +11,16 @@
 #include "superstack/spool.hpp"
 #include "superstack/tca.hpp"
 
-#include <sys/statvfs.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 namespace superstack {
 
@@ -45,14 +49,6 @@ std::optional<int> resolve_reference(const std::optional<std::string> &reference
 
 namespace {
 
-std::uint64_t free_bytes(const fs::path &dir)
-{
-	struct statvfs s {};
-	if (statvfs(dir.c_str(), &s) != 0)
-		return UINT64_MAX;
-	return static_cast<std::uint64_t>(s.f_bavail) * s.f_frsize;
-}
-
 void ensure_writable_dir(const fs::path &dir)
 {
 	std::error_code ec;
@@ -63,31 +59,21 @@ void ensure_writable_dir(const fs::path &dir)
 		throw_error(ExitCode::processing, "{}: output folder is not writable", dir.string());
 }
 
-// Writes one file per band group (each statistic, the coverage when asked and the reject map). The
-// reduced image is encoded whole, in one operation: taking it apart first would make libvips compute
-// every tile once per part. With a single output it is saved directly; with several, the encoded image
-// is written once to a work file (one pass over the stack) and each output streams out of that.
-// `linear`: the statistics are linear light, encoded back by the sRGB curve. `alpha`: each statistic's
-// file gets an alpha band, opaque where the count band (then present) is above 0.
-void write_outputs(const vips::VImage &reduced, const RunOptions &o, const std::vector<BandGroup> &groups, bool linear,
-	bool alpha, const vips::VImage &reference, const fs::path &work, Progress &progress, RunResult &result)
+// The reduced image as the band files hold it and the outputs are cut from: every band group in one
+// image, statistics scaled to the stored range (encoded back by the sRGB curve when `linear`), counts as
+// they are, in one format that holds both (8-bit statistics travel as 16-bit beside a count that may
+// pass 255). Lazy.
+vips::VImage encode_reduced(const vips::VImage &reduced, const RunOptions &o, const std::vector<BandGroup> &groups,
+	bool linear, int frames)
 {
-	const VipsBandFormat stored = o.save.depth == Depth::f32 ? VIPS_FORMAT_FLOAT
-		: o.save.depth == Depth::u8                      ? VIPS_FORMAT_UCHAR
-								 : VIPS_FORMAT_USHORT;
-	// Statistics scaled to the stored range, counts as they are; one format for all bands that holds
-	// both (8-bit statistics travel as 16-bit beside a count that may pass 255).
 	const double full = o.save.depth == Depth::f32 ? 1.0 : o.save.depth == Depth::u8 ? 255.0 : 65535.0;
 	const VipsBandFormat combined_format =
-		o.save.depth == Depth::f32 || result.frames > 65535 ? VIPS_FORMAT_FLOAT : VIPS_FORMAT_USHORT;
+		o.save.depth == Depth::f32 || frames > 65535 ? VIPS_FORMAT_FLOAT : VIPS_FORMAT_USHORT;
 	std::vector<double> gain;
 	int value_bands = 0;
-	const BandGroup *count = nullptr;
 	for (const BandGroup &g : groups) {
 		gain.insert(gain.end(), static_cast<std::size_t>(g.count), g.is_count ? 1.0 : full);
 		value_bands += g.is_count ? 0 : g.count;
-		if (g.name == "coverage")
-			count = &g;
 	}
 	vips::VImage values = reduced;
 	if (linear && value_bands > 0) {
@@ -99,71 +85,148 @@ void write_outputs(const vips::VImage &reduced, const RunOptions &o, const std::
 	vips::VImage encoded = values.linear(gain, {0.0});
 	if (combined_format != VIPS_FORMAT_FLOAT)
 		encoded = encoded.round(VIPS_OPERATION_ROUND_RINT); // then cast() clamps: never wraps
-	encoded = encoded.cast(combined_format);
+	return encoded.cast(combined_format);
+}
 
-	// A band group of `source`, as the file it becomes.
-	auto part_of = [&](const vips::VImage &source, const BandGroup &g) {
-		vips::VImage part = source.extract_band(g.first, vips::VImage::option()->set("n", g.count));
+// The names of the files a run writes, one per band group (coverage only when asked).
+std::vector<const BandGroup *> output_groups(const std::vector<BandGroup> &groups, const RunOptions &o)
+{
+	std::vector<const BandGroup *> files;
+	for (const BandGroup &g : groups)
+		if (g.name != "coverage" || o.save_coverage)
+			files.push_back(&g);
+	return files;
+}
+
+// Writes one file per band group (each statistic, the coverage when asked and the reject map), each
+// streamed out of `combined` (the assembled bands of encode_reduced()'s image). `alpha`: each
+// statistic's file gets an alpha band, opaque where the count band (then present) is above 0.
+void write_outputs(const vips::VImage &combined, const RunOptions &o, const std::vector<BandGroup> &groups, bool alpha,
+	const vips::VImage &reference, Progress &progress, RunResult &result)
+{
+	const VipsBandFormat stored = o.save.depth == Depth::f32 ? VIPS_FORMAT_FLOAT
+		: o.save.depth == Depth::u8                      ? VIPS_FORMAT_UCHAR
+								 : VIPS_FORMAT_USHORT;
+	const double full = o.save.depth == Depth::f32 ? 1.0 : o.save.depth == Depth::u8 ? 255.0 : 65535.0;
+	const BandGroup *count = nullptr;
+	for (const BandGroup &g : groups)
+		if (g.name == "coverage")
+			count = &g;
+	// A band group of `combined`, as the file it becomes.
+	auto part_of = [&](const BandGroup &g) {
+		vips::VImage part = combined.extract_band(g.first, vips::VImage::option()->set("n", g.count));
 		if (g.is_count)
 			return part.copy(vips::VImage::option()->set("interpretation", VIPS_INTERPRETATION_MULTIBAND));
 		if (part.format() != stored)
 			part = part.cast(stored);
 		if (alpha)
-			part = part.bandjoin(((source.extract_band(count->first) > 0.0) * (full / 255.0)).cast(stored)); // 255 where true
+			part = part.bandjoin(((combined.extract_band(count->first) > 0.0) * (full / 255.0)).cast(stored)); // 255 where true
 		part = with_metadata_of(part, reference);
 		return part.copy(vips::VImage::option()->set("interpretation", interpretation_for(g.count, o.save.depth)));
 	};
-	std::vector<const BandGroup *> files;
-	for (const BandGroup &g : groups)
-		if (g.name != "coverage" || o.save_coverage)
-			files.push_back(&g);
-	if (files.size() == 1 && !alpha) {
-		const fs::path path = o.out_dir / (files[0]->name + ".tif");
-		save_tiff(part_of(encoded, *files[0]), path, o.save, progress, "stack");
-		result.outputs.push_back(path);
-		return;
-	}
-	// The work file is raw pixels (libvips' rawsave converts nothing; tiffsave would split and rejoin a
-	// many-band image, pulling every tile of the stack twice) read back with the spool's pread reader.
-	const fs::path combined_path = work / "combined.raw";
-	{
-		EvalMonitor monitor(encoded, progress, "stack");
-		if (vips_rawsave(encoded.get_image(), combined_path.c_str(), nullptr)) {
-			if (cancel_requested())
-				throw_error(ExitCode::interrupted, "interrupted");
-			throw_error(ExitCode::processing, "{}: {}", combined_path.string(), vips_error_line());
-		}
-	}
-	const vips::VImage combined = open_raw_file(combined_path, encoded.width(), encoded.height(), encoded.bands(),
-		encoded.format(), VIPS_INTERPRETATION_MULTIBAND);
-	for (const BandGroup *g : files) {
+	for (const BandGroup *g : output_groups(groups, o)) {
 		const fs::path path = o.out_dir / (g->name + ".tif");
-		save_tiff(part_of(combined, *g), path, o.save, progress, "write " + g->name);
+		save_tiff(part_of(*g), path, o.save, progress, "write " + g->name);
 		result.outputs.push_back(path);
 	}
-	std::error_code ec;
-	fs::remove(combined_path, ec);
 }
+
+// Reports a band's progress as a fraction of the whole reduction, with an ETA from this run's pace
+// (bands finished by an earlier run count as done, not as speed).
+class BandProgress final : public Progress {
+public:
+	BandProgress(Progress &outer, int total_rows, int rows_to_compute)
+		: outer_(outer), total_(std::max(1, total_rows)), to_compute_(rows_to_compute), start_(std::chrono::steady_clock::now())
+	{
+	}
+	// Band `band` starts; `done` rows are finished in all, `computed` of them by this run.
+	void begin(const Band &band, int done, int computed) { band_ = band, done_ = done, computed_ = computed; }
+	void update(std::string_view stage, double fraction, double) override
+	{
+		const double mine = computed_ + fraction * band_.height;
+		const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+		const double eta = mine > 0 ? elapsed / mine * (to_compute_ - mine) : -1.0;
+		outer_.update(stage, (done_ + fraction * band_.height) / total_, eta);
+	}
+	void note(std::string_view message) override { outer_.note(message); }
+	void warn(std::string_view message) override { outer_.warn(message); }
+
+private:
+	Progress &outer_;
+	int total_ = 1, to_compute_ = 0;
+	Band band_;
+	int done_ = 0, computed_ = 0;
+	std::chrono::steady_clock::time_point start_;
+};
+
 
 } // namespace
 
 namespace {
 
-// The inputs, probed (headers only: a missing or broken frame fails before any heavy work).
+// The inputs, probed (headers only: a missing or broken frame fails before any heavy work). Under
+// FrameErrors::skip, frames that cannot be read are left out of `files` and named in `unreadable`.
 struct Inputs {
-	std::vector<fs::path> files;
+	std::vector<fs::path> all;    // every input frame, in order
+	std::vector<fs::path> files;  // the readable ones
 	std::vector<FrameInfo> infos;
-	std::optional<int> reference; // unknown yet for `sharpest`
+	std::optional<int> reference; // index in `files`; unknown yet for `sharpest`
+	bool reference_chosen = false; // given as an index or a file (else `first` means the first readable)
 	int colour_bands = 1;         // the working layout: the reference's (the first frame's for sharpest)
+	std::vector<UnreadableFrame> unreadable;
+
+	// Leaves out frames[i] for every i in `out` (ascending), keeping `reference` on its frame.
+	void leave_out(const std::vector<std::size_t> &out)
+	{
+		for (auto it = out.rbegin(); it != out.rend(); ++it) {
+			const int i = static_cast<int>(*it);
+			if (reference && *reference == i) {
+				if (reference_chosen)
+					throw_error(ExitCode::bad_input, "{}: the reference frame cannot be read: {}", files[i].string(),
+						unreadable.back().reason);
+				reference = 0; // `first`: the first readable frame
+			} else if (reference && *reference > i) {
+				--*reference;
+			}
+			files.erase(files.begin() + i);
+			infos.erase(infos.begin() + i);
+		}
+		if (files.empty())
+			throw_error(ExitCode::bad_input, "no frame can be read ({} of them; the first: {})", unreadable.size(),
+				unreadable.front().reason);
+	}
 };
 
-Inputs probe_inputs(const std::vector<std::string> &inputs, const std::optional<std::string> &reference)
+// `e` as a frame left out (skip) or the run's error (fail).
+void frame_failed(Inputs &in, const fs::path &file, const Error &e, FrameErrors on_error, Progress &progress)
 {
+	if (on_error == FrameErrors::fail || e.code() != ExitCode::bad_input)
+		throw;
+	const std::string reason = describe(e).message;
+	in.unreadable.push_back({file, reason});
+	progress.warn(fmt::format("left out, cannot be read: {}", reason));
+}
+
+Inputs probe_inputs(const std::vector<std::string> &inputs, const std::optional<std::string> &reference,
+	FrameErrors on_error = FrameErrors::fail, Progress *progress = nullptr)
+{
+	NoProgress silent;
 	Inputs in;
-	in.files = expand_inputs(inputs);
+	in.all = expand_inputs(inputs);
+	in.files = in.all;
 	in.reference = resolve_reference(reference, in.files);
-	for (const auto &f : in.files)
-		in.infos.push_back(probe_frame(f));
+	in.reference_chosen = reference && *reference != "first" && *reference != "sharpest";
+	std::vector<std::size_t> out;
+	for (std::size_t i = 0; i < in.files.size(); i++) {
+		try {
+			in.infos.push_back(probe_frame(in.files[i]));
+		} catch (const Error &e) {
+			frame_failed(in, in.files[i], e, on_error, progress ? *progress : silent);
+			in.infos.emplace_back();
+			out.push_back(i);
+		}
+	}
+	in.leave_out(out);
 	in.colour_bands = in.infos[in.reference.value_or(0)].colour_bands >= 3 ? 3 : 1;
 	return in;
 }
@@ -176,17 +239,12 @@ std::uint64_t spool_bytes_of(const Inputs &in)
 	return bytes;
 }
 
-void check_free_space(const fs::path &at, std::uint64_t need)
-{
-	if (free_bytes(at) < need)
-		throw_error(ExitCode::processing, "{}: not enough free disk space ({} needed for the frame spool and results, {} free)",
-			at.string(), format_bytes(need), format_bytes(free_bytes(at)));
-}
-
 // Every frame decoded once into the spool, in the working layout.
-std::vector<vips::VImage> decode_frames(const Inputs &in, Spool &spool, Progress &progress)
+// Under FrameErrors::skip, a frame that fails to decode is left out of `in` (and of the result).
+std::vector<vips::VImage> decode_frames(Inputs &in, Spool &spool, Progress &progress, FrameErrors on_error = FrameErrors::fail)
 {
 	std::vector<vips::VImage> working;
+	std::vector<std::size_t> out;
 	for (std::size_t i = 0; i < in.files.size(); i++) {
 		if (cancel_requested())
 			throw_error(ExitCode::interrupted, "interrupted");
@@ -194,9 +252,15 @@ std::vector<vips::VImage> decode_frames(const Inputs &in, Spool &spool, Progress
 		try {
 			working.push_back(open_working_frame(in.infos[i], in.colour_bands, spool));
 		} catch (const Error &e) {
-			std::throw_with_nested(Error(e.code(), fmt::format("frame {}", i)));
+			if (cancel_requested())
+				throw_error(ExitCode::interrupted, "interrupted");
+			if (on_error == FrameErrors::fail || e.code() != ExitCode::bad_input)
+				std::throw_with_nested(Error(e.code(), fmt::format("frame {}", i)));
+			frame_failed(in, in.files[i], e, on_error, progress);
+			out.push_back(i);
 		}
 	}
+	in.leave_out(out);
 	progress.update("decode", 1.0, 0);
 	return working;
 }
@@ -270,7 +334,7 @@ std::optional<ChannelTransforms> measure_tca(const Inputs &in, const std::vector
 // run (fail).
 TransformSet estimate_transforms(const Inputs &in, const std::vector<vips::VImage> &working, int reference,
 	MotionModel model, const std::optional<vips::VImage> &mask, AlignFailure on_failure, double max_residual,
-	bool tca, int threads, Progress &progress)
+	bool tca, int threads, Progress &progress, WorkFolder *work = nullptr, int *reused = nullptr)
 {
 	std::vector<AlignFrame> frames;
 	for (std::size_t i = 0; i < working.size(); i++)
@@ -279,6 +343,13 @@ TransformSet estimate_transforms(const Inputs &in, const std::vector<vips::VImag
 	options.model = model;
 	options.threads = threads;
 	options.max_residual = max_residual;
+	if (work) {
+		// Alignments saved by an interrupted run are reused; new ones are saved as they are made.
+		options.known = work->saved_alignments(in.files, in.files[reference]);
+		if (reused)
+			*reused = static_cast<int>(std::count_if(options.known.begin(), options.known.end(), [](const auto &k) { return k.has_value(); }));
+		options.on_aligned = [&](std::size_t i, const FrameAlignment &a) { work->save_alignment(in.files[i], in.files[reference], a); };
+	}
 	const std::vector<FrameAlignment> aligned = align_frames(frames, reference, mask, options, progress);
 	TransformSet set;
 	set.reference = reference;
@@ -320,7 +391,7 @@ AlignRunResult align_stack(const AlignRunOptions &o, Progress &progress)
 {
 	if (o.align == MotionModel::none)
 		throw_error(ExitCode::usage, "align: --align none estimates nothing");
-	const Inputs in = probe_inputs(o.inputs, o.reference);
+	Inputs in = probe_inputs(o.inputs, o.reference);
 	if (o.mask)
 		probe_frame(*o.mask); // a missing or broken mask fails before any heavy work
 	const int threads = resolved_threads(o.threads);
@@ -330,7 +401,7 @@ AlignRunResult align_stack(const AlignRunOptions &o, Progress &progress)
 		dir = ".";
 	ensure_writable_dir(dir);
 	const fs::path space_at = o.work_dir.value_or(dir);
-	check_free_space(space_at, spool_bytes_of(in));
+	check_free_space(space_at, spool_bytes_of(in), "the frame spool");
 	Spool spool(space_at / fmt::format(".superstack-work-{}", getpid()));
 	const std::vector<vips::VImage> working = decode_frames(in, spool, progress);
 	const int reference = in.reference ? *in.reference : sharpest_frame(in, measure_frames(in, working, progress), progress);
@@ -343,9 +414,11 @@ AlignRunResult align_stack(const AlignRunOptions &o, Progress &progress)
 	return result;
 }
 
-RunResult run_stack(const RunOptions &o, Progress &progress)
+namespace {
+
+// The checks of the options that need no file, and the reduction they ask for.
+ReduceSpec reduce_spec_of(const RunOptions &o, int colour_bands)
 {
-	RunResult result;
 	if (o.statistics.empty() && !o.save_coverage)
 		throw_error(ExitCode::usage, "--reduce names no statistic");
 	check_clip_options(o.clip);
@@ -354,10 +427,10 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 		throw_error(ExitCode::usage, "--save-rejects needs sigma-clip, winsorized or trimmed in --reduce");
 	if (o.mask_reduce && !o.mask)
 		throw_error(ExitCode::usage, "--mask-reduce needs --mask");
-	const bool weighted = std::find(o.statistics.begin(), o.statistics.end(), Statistic::weighted) != o.statistics.end();
-	const Inputs in = probe_inputs(o.inputs, o.reference);
+	if (o.band_rows < 0)
+		throw_error(ExitCode::usage, "--band-rows must be >= 0 (got {})", o.band_rows);
 	ReduceSpec spec;
-	spec.colour_bands = in.colour_bands;
+	spec.colour_bands = colour_bands;
 	spec.statistics = o.statistics;
 	spec.clip = o.clip;
 	spec.merge = o.merge;
@@ -366,6 +439,180 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	// --crop none marks uncovered pixels by an alpha band made from the count.
 	spec.coverage = o.save_coverage || o.crop == Crop::none;
 	spec.rejects = o.save_rejects;
+	return spec;
+}
+
+// The reduction's memory plan for `frames` frames and an output `width` wide.
+MemoryPlan plan_for(const RunOptions &o, ReduceSpec spec, int frames, int threads, int width)
+{
+	BudgetRequest request;
+	request.memory_bytes = o.memory_bytes;
+	request.threads = threads;
+	request.frames = frames;
+	if (o.mask_reduce)
+		spec.reference_only = vips::VImage(); // counted by describe_reduction
+	describe_reduction(spec, request);
+	request.scale = o.scale;
+	request.output_width = width;
+	const int bytes = o.save.depth == Depth::f32 ? 4 : o.save.depth == Depth::u8 ? 1 : 2;
+	request.output_bytes_per_pixel = reduced_bands(spec) * std::max(bytes, 2);
+	if (o.sharpen.amount > 0 || o.sharpen.unsharp != 0)
+		request.fixed_bytes = sharpen_cache_bytes(width, static_cast<int>(spec.statistics.size()) * spec.colour_bands, threads);
+	return plan_memory(request);
+}
+
+// Bytes per sample of encode_reduced()'s image.
+int encoded_bytes(const RunOptions &o, int frames)
+{
+	return o.save.depth == Depth::f32 || frames > 65535 ? 4 : 2;
+}
+
+// The disk a run needs, from the headers: outputs on the reference's grid (the largest frame's when the
+// reference is not known yet, for `sharpest`), uncompressed.
+struct Sizes {
+	OutputGeometry geometry;
+	std::vector<std::string> outputs;
+	std::uint64_t output_bytes = 0, spool_bytes = 0, band_bytes = 0;
+};
+
+Sizes sizes_of(const Inputs &in, const RunOptions &o, const ReduceSpec &spec)
+{
+	Sizes s;
+	int w = 0, h = 0;
+	for (std::size_t i = 0; i < in.infos.size(); i++)
+		if (!in.reference || static_cast<int>(i) == *in.reference)
+			w = std::max(w, in.infos[i].width), h = std::max(h, in.infos[i].height);
+	s.geometry = OutputGeometry::for_reference(w, h, o.scale);
+	const std::uint64_t pixels = static_cast<std::uint64_t>(s.geometry.width) * s.geometry.height;
+	const int frames = static_cast<int>(in.files.size());
+	s.band_bytes = pixels * reduced_bands(spec) * encoded_bytes(o, frames);
+	const int stored = o.save.depth == Depth::f32 ? 4 : o.save.depth == Depth::u8 ? 1 : 2;
+	const std::vector<BandGroup> groups = band_groups(spec);
+	for (const BandGroup *g : output_groups(groups, o)) {
+		s.outputs.push_back(g->name + ".tif");
+		const int bands = g->count + (o.crop == Crop::none && !g->is_count ? 1 : 0);
+		s.output_bytes += pixels * bands * (g->is_count ? encoded_bytes(o, frames) : stored);
+	}
+	s.spool_bytes = spool_bytes_of(in);
+	return s;
+}
+
+// What the results depend on (see RunOptions): every option but the threads, the memory, the TIFF
+// compression and BigTIFF, the band height and where the work goes; and each input's size and time.
+std::string run_key(const RunOptions &o, const Inputs &in)
+{
+	using json = nlohmann::json;
+	auto file = [](const fs::path &f) {
+		std::error_code ec;
+		struct stat st {};
+		const bool ok = stat(f.c_str(), &st) == 0;
+		return json{{"path", fs::absolute(f, ec).string()}, {"size", ok ? static_cast<long long>(st.st_size) : -1},
+			{"mtime_ns", ok ? static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec : 0}};
+	};
+	json inputs = json::array();
+	for (const auto &f : in.all)
+		inputs.push_back(file(f));
+	json statistics = json::array();
+	for (Statistic st : o.statistics)
+		statistics.push_back(std::string(statistic_name(st)));
+	const json key = {{"inputs", inputs}, {"reference", o.reference.value_or("first")}, {"scale", o.scale},
+		{"kernel", std::string(kernel_name(o.kernel))}, {"merge", std::string(merge_name(o.merge))}, {"pixfrac", o.pixfrac},
+		{"kernel-detail", o.regression.detail}, {"kernel-shape", {o.regression.stretch, o.regression.denoise, o.regression.flat_snr,
+			o.regression.edge_snr}}, {"robustness", o.regression.robustness},
+		{"sharpen", {o.sharpen.amount, o.sharpen.unsharp, o.sharpen.unsharp_sigma, o.sharpen.brightness}},
+		{"reduce", statistics}, {"kappa", o.clip.kappa}, {"iterations", o.clip.iterations}, {"trim", o.clip.trim},
+		{"weight", o.weight == FrameWeight::noise ? "noise" : "sharpness"},
+		{"transforms", o.transforms ? file(*o.transforms) : json()}, {"align", std::string(motion_model_name(o.align))},
+		{"mask", o.mask ? file(*o.mask) : json()}, {"mask-reduce", o.mask_reduce}, {"normalize", static_cast<int>(o.normalize)},
+		{"reject-blurry", o.selection.reject_fraction},
+		{"min-sharpness", o.selection.min_sharpness ? json(*o.selection.min_sharpness) : json()},
+		{"linear", static_cast<int>(o.linear)}, {"crop", std::string(crop_name(o.crop))},
+		{"on-align-failure", o.on_align_failure == AlignFailure::skip ? "skip" : "fail"}, {"max-residual", o.max_residual},
+		{"tca", o.tca}, {"depth", static_cast<int>(o.save.depth)}, {"save-coverage", o.save_coverage},
+		{"save-rejects", o.save_rejects}, {"on-error", o.on_error == FrameErrors::skip ? "skip" : "fail"}};
+	return key.dump();
+}
+
+// What the band files hold: the geometry, the encoding and every stacked frame with its mapping. Band
+// files of another layout are never reused.
+std::string band_layout(const OutputGeometry &g, const vips::VImage &encoded, const std::vector<StackFrame> &frames,
+	const std::vector<fs::path> &files)
+{
+	using json = nlohmann::json;
+	json stacked = json::array();
+	for (std::size_t i = 0; i < frames.size(); i++) {
+		json rows = json::array();
+		for (const auto &row : frames[i].output_to_frame.rows())
+			rows.push_back({row[0], row[1], row[2]});
+		stacked.push_back({{"file", files[i].string()}, {"output_to_frame", rows}, {"weight", frames[i].weight}});
+	}
+	return json{{"geometry", {g.reference_width, g.reference_height, g.scale, g.left, g.top, g.width, g.height}},
+		{"bands", encoded.bands()}, {"format", static_cast<int>(encoded.format())}, {"frames", stacked}}
+		.dump();
+}
+
+// The report with the frames that could not be read put back in input order, marked rejected.
+TransformSet with_unreadable(const TransformSet &report, const Inputs &in)
+{
+	TransformSet out;
+	out.tca = report.tca;
+	std::size_t next = 0;
+	for (const fs::path &file : in.all) {
+		if (next < in.files.size() && in.files[next] == file) {
+			if (static_cast<int>(next) == report.reference)
+				out.reference = static_cast<int>(out.frames.size());
+			out.frames.push_back(report.frames[next++]);
+			continue;
+		}
+		std::string reason = "cannot be read";
+		for (const UnreadableFrame &u : in.unreadable)
+			if (u.file == file)
+				reason += ": " + u.reason;
+		out.frames.push_back({file.string(), Matrix3::identity(), AlignmentReport{"none", 0, 0, 0, false, reason}, std::nullopt});
+	}
+	return out;
+}
+
+bool same_device(const fs::path &a, const fs::path &b)
+{
+	struct stat sa {}, sb {};
+	return stat(a.c_str(), &sa) == 0 && stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev;
+}
+
+} // namespace
+
+FrameErrors parse_frame_errors(std::string_view text)
+{
+	if (text == "skip")
+		return FrameErrors::skip;
+	if (text == "fail")
+		return FrameErrors::fail;
+	throw_error(ExitCode::usage, "--on-error must be skip or fail (got '{}')", text);
+}
+
+RunEstimate estimate_run(const RunOptions &o)
+{
+	const Inputs in = probe_inputs(o.inputs, o.reference, o.on_error);
+	const ReduceSpec spec = reduce_spec_of(o, in.colour_bands);
+	const Sizes sizes = sizes_of(in, o, spec);
+	RunEstimate e;
+	e.frames = static_cast<int>(in.files.size());
+	e.unreadable = in.unreadable;
+	e.geometry = sizes.geometry;
+	e.outputs = sizes.outputs;
+	e.output_bytes = sizes.output_bytes;
+	e.spool_bytes = sizes.spool_bytes;
+	e.band_bytes = sizes.band_bytes;
+	e.plan = plan_for(o, spec, e.frames, resolved_threads(o.threads), sizes.geometry.width);
+	return e;
+}
+
+RunResult run_stack(const RunOptions &o, Progress &progress)
+{
+	RunResult result;
+	const bool weighted = std::find(o.statistics.begin(), o.statistics.end(), Statistic::weighted) != o.statistics.end();
+	Inputs in = probe_inputs(o.inputs, o.reference, o.on_error, &progress);
+	ReduceSpec spec = reduce_spec_of(o, in.colour_bands);
 	if (o.mask)
 		probe_frame(*o.mask); // a missing or broken mask fails before any heavy work
 	std::optional<TransformSet> given;
@@ -375,23 +622,28 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	const int threads = resolved_threads(o.threads);
 	vips_concurrency_set(threads);
 	ensure_writable_dir(o.out_dir);
-	const fs::path work = o.work_dir.value_or(o.out_dir) / fmt::format(".superstack-work-{}", getpid());
-	result.spool_bytes = spool_bytes_of(in);
+	if (o.work_dir)
+		ensure_writable_dir(*o.work_dir);
+	const Sizes sizes = sizes_of(in, o, spec);
+	result.spool_bytes = sizes.spool_bytes;
+	WorkFolder work(work_folder_for(o.out_dir, o.work_dir), run_key(o, in), o.resume, progress);
 	{
-		// Outputs of the largest frame's grid: the reference is not known yet for `sharpest`.
-		int w = 0, h = 0;
-		for (const auto &info : in.infos)
-			if (!in.reference || &info == &in.infos[*in.reference])
-				w = std::max(w, info.width), h = std::max(h, info.height);
-		const OutputGeometry g = OutputGeometry::for_reference(w, h, o.scale);
-		const int bytes = o.save.depth == Depth::f32 ? 4 : 2;
-		const std::uint64_t out_bytes = static_cast<std::uint64_t>(g.width) * g.height * 2 * bytes * reduced_bands(spec);
-		check_free_space(o.work_dir.value_or(o.out_dir), result.spool_bytes + out_bytes);
+		// Before any heavy work: room for the spool, the band files not finished yet and the outputs.
+		const std::uint64_t kept = work.kept_bytes();
+		const std::uint64_t work_need = sizes.spool_bytes + (sizes.band_bytes > kept ? sizes.band_bytes - kept : 0);
+		if (same_device(work.dir(), o.out_dir)) {
+			check_free_space(o.out_dir, work_need + sizes.output_bytes, "the frame spool, the band files and the outputs");
+		} else {
+			check_free_space(work.dir(), work_need, "the frame spool and the band files");
+			check_free_space(o.out_dir, sizes.output_bytes, "the outputs");
+		}
 	}
-	progress.note(fmt::format("frame spool: {} in {}", format_bytes(result.spool_bytes), work.string()));
+	progress.note(fmt::format("frame spool: {}, band files: {}, outputs: up to {}; work folder {}", format_bytes(sizes.spool_bytes),
+		format_bytes(sizes.band_bytes), format_bytes(sizes.output_bytes), work.dir().string()));
 
-	Spool spool(work);
-	const std::vector<vips::VImage> working = decode_frames(in, spool, progress);
+	Spool spool(work.spool_dir());
+	const std::vector<vips::VImage> working = decode_frames(in, spool, progress, o.on_error);
+	result.unreadable = in.unreadable;
 	result.reference = in.reference ? *in.reference : sharpest_frame(in, measure_frames(in, working, progress), progress);
 	const FrameInfo &ref = in.infos[result.reference];
 	const std::optional<vips::VImage> mask = open_reference_mask(o.mask, ref, spool);
@@ -436,7 +688,7 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 		}
 	} else if (o.align != MotionModel::none && in.files.size() > 1) {
 		const TransformSet set = estimate_transforms(in, working, result.reference, o.align, mask, o.on_align_failure,
-			o.max_residual, o.tca, threads, progress);
+			o.max_residual, o.tca, threads, progress, &work, &result.alignments_reused);
 		tca = set.tca;
 		for (std::size_t i = 0; i < in.files.size(); i++) {
 			transforms[i] = set.frames[i].matrix;
@@ -531,47 +783,8 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 		progress.note(fmt::format("crop {}: {}x{} output pixels at ({}, {}) of the reference's {}x{}", crop_name(o.crop),
 			result.geometry.width, result.geometry.height, result.geometry.left, result.geometry.top, full.width, full.height));
 
-	BudgetRequest request;
-	request.memory_bytes = o.memory_bytes;
-	request.threads = threads;
-	request.frames = result.frames;
-	if (o.mask_reduce)
-		spec.reference_only = vips::VImage(); // counted by describe_reduction; set below
-	describe_reduction(spec, request);
-	request.scale = o.scale;
-	request.output_width = result.geometry.width;
-	const int bytes = o.save.depth == Depth::f32 ? 4 : o.save.depth == Depth::u8 ? 1 : 2;
-	request.output_bytes_per_pixel = reduced_bands(spec) * std::max(bytes, 2);
-	if (o.sharpen.amount > 0 || o.sharpen.unsharp != 0)
-		request.fixed_bytes = sharpen_cache_bytes(result.geometry.width, static_cast<int>(spec.statistics.size()) * spec.colour_bands, threads);
-	result.plan = plan_memory(request);
+	result.plan = plan_for(o, spec, result.frames, threads, result.geometry.width);
 	progress.note(result.plan.describe());
-
-	std::vector<double> weights(in.files.size(), 1.0);
-	if (weighted) {
-		weights = frame_weights(result.sharpness, o.weight);
-		for (std::size_t i = 0; i < in.files.size(); i++)
-			if (transforms[i]) {
-				result.weights.push_back(weights[i]);
-				progress.note(fmt::format("weight {:.4f}: {}", weights[i], in.files[i].filename().string()));
-			}
-	}
-	std::vector<StackFrame> frames;
-	for (std::size_t i = 0; i < in.files.size(); i++) {
-		if (!transforms[i])
-			continue;
-		StackFrame f;
-		f.weight = weights[i];
-		f.working = prepared[i];
-		f.width = in.infos[i].width;
-		f.height = in.infos[i].height;
-		f.alpha = in.infos[i].alpha;
-		f.reference = static_cast<int>(i) == result.reference;
-		f.output_to_frame = output_to_frame(*transforms[i], result.geometry);
-		f.footprint = frame_footprint(f.output_to_frame, f.width, f.height, result.geometry);
-		f.warped = warp_to_output(f.working, f.output_to_frame, result.geometry, o.kernel, tca);
-		frames.push_back(std::move(f));
-	}
 
 	// The kernel merge's robustness and flat areas, and the sharpening's regularisation, are in units of
 	// the frames' noise: measured on the reference's luminance (the mean of its colour bands).
@@ -587,6 +800,35 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 		progress.note(fmt::format("kernel merge: detail {} px, stretch {}, denoise {}, robustness {}", spec.regression.detail,
 			spec.regression.stretch, spec.regression.denoise, spec.regression.robustness));
 	}
+
+	std::vector<double> weights(in.files.size(), 1.0);
+	if (weighted) {
+		weights = frame_weights(result.sharpness, o.weight);
+		for (std::size_t i = 0; i < in.files.size(); i++)
+			if (transforms[i]) {
+				result.weights.push_back(weights[i]);
+				progress.note(fmt::format("weight {:.4f}: {}", weights[i], in.files[i].filename().string()));
+			}
+	}
+	std::vector<StackFrame> frames;
+	std::vector<fs::path> stacked;
+	for (std::size_t i = 0; i < in.files.size(); i++) {
+		if (!transforms[i])
+			continue;
+		stacked.push_back(in.files[i]);
+		StackFrame f;
+		f.weight = weights[i];
+		f.working = prepared[i];
+		f.width = in.infos[i].width;
+		f.height = in.infos[i].height;
+		f.alpha = in.infos[i].alpha;
+		f.reference = static_cast<int>(i) == result.reference;
+		f.output_to_frame = output_to_frame(*transforms[i], result.geometry);
+		f.footprint = frame_footprint(f.output_to_frame, f.width, f.height, result.geometry);
+		f.warped = warp_to_output(f.working, f.output_to_frame, result.geometry, o.kernel, tca);
+		frames.push_back(std::move(f));
+	}
+
 	spec.geometry = result.geometry;
 	spec.plan = result.plan;
 	if (o.mask_reduce)
@@ -594,17 +836,47 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 			Kernel::nearest).cast(VIPS_FORMAT_UCHAR);
 	// The spooled reference carries its file's header fields (ICC, EXIF, XMP) through its pipeline.
 	const vips::VImage reference_image = working[result.reference];
-	vips::VImage reduced = reduce_stack(std::move(frames), spec);
+	vips::VImage reduced = reduce_stack(frames, spec);
 	if (o.sharpen.active()) {
 		// The stack's noise: a colour band's (luminance x sqrt(C) for independent bands) over sqrt(N).
-		const double stacked = noise * std::sqrt(static_cast<double>(spec.colour_bands)) / std::sqrt(static_cast<double>(result.frames));
+		const double stacked_noise = noise * std::sqrt(static_cast<double>(spec.colour_bands)) / std::sqrt(static_cast<double>(result.frames));
 		const int values = static_cast<int>(spec.statistics.size()) * spec.colour_bands;
-		reduced = sharpen_values(reduced, values, merge_blur(o.merge, o.scale, o.pixfrac, spec.regression), stacked, o.sharpen, threads);
+		reduced = sharpen_values(reduced, values, merge_blur(o.merge, o.scale, o.pixfrac, spec.regression), stacked_noise, o.sharpen, threads);
 	}
-	write_outputs(reduced, o, band_groups(spec), result.linear_light, o.crop == Crop::none, reference_image, work, progress, result);
+	const std::vector<BandGroup> groups = band_groups(spec);
+	const vips::VImage encoded = encode_reduced(reduced, o, groups, result.linear_light, result.frames);
+
+	// The reduction, band by band into the work folder (finished bands of an interrupted run are kept),
+	// then the outputs streamed from the bands.
+	const std::vector<Band> bands = work.bands(band_layout(result.geometry, encoded, frames, stacked), result.geometry,
+		o.band_rows > 0 ? o.band_rows : default_band_rows(result.geometry.height));
+	result.bands = static_cast<int>(bands.size());
+	int to_compute = 0;
+	for (const Band &b : bands)
+		to_compute += work.band_done(b) ? 0 : b.height;
+	BandProgress band_progress(progress, result.geometry.height, to_compute);
+	std::vector<fs::path> band_files;
+	int done = 0, computed = 0;
+	for (const Band &b : bands) {
+		if (work.band_done(b)) {
+			result.bands_reused++;
+		} else {
+			band_progress.begin(b, done, computed);
+			reduce_band(encoded, b, work.band_file(b), band_progress, "stack");
+			computed += b.height;
+		}
+		done += b.height;
+		band_files.push_back(work.band_file(b));
+	}
+	if (result.bands_reused > 0)
+		progress.note(fmt::format("resumed: {} of {} bands were finished already", result.bands_reused, result.bands));
+	const vips::VImage combined = assemble_bands(band_files, bands, encoded.width(), encoded.bands(), encoded.format());
+	write_outputs(combined, o, groups, o.crop == Crop::none, reference_image, progress, result);
 	result.report = o.out_dir / "transforms.json";
 	report.tca = tca;
-	write_transforms(result.report, report);
+	write_transforms(result.report, with_unreadable(report, in));
+	result.reference = static_cast<int>(std::find(in.all.begin(), in.all.end(), in.files[result.reference]) - in.all.begin());
+	work.finish();
 	return result;
 }
 

@@ -28,8 +28,11 @@ std::string slurp(const std::string &path)
 }
 } // namespace
 
-ProcessResult run_superstack(const std::vector<std::string> &args, double timeout_s, double interrupt_after_s,
-	int max_open_files)
+namespace {
+
+// Runs the binary, sending `signal` once `ready(elapsed seconds)` holds, every `poll_ms`.
+ProcessResult run_with(const std::vector<std::string> &args, double timeout_s, const std::function<bool(double)> &ready,
+	int signal, int poll_ms, int max_open_files)
 {
 	ProcessResult result;
 	const char *bin = std::getenv("SUPERSTACK_BIN");
@@ -56,16 +59,17 @@ ProcessResult run_superstack(const std::vector<std::string> &args, double timeou
 	close(out_fd);
 	close(err_fd);
 	const auto start = std::chrono::steady_clock::now();
-	bool interrupted = false;
+	std::chrono::steady_clock::time_point signalled_at;
 	int status = 0;
 	for (;;) {
 		const pid_t done = waitpid(pid, &status, WNOHANG);
 		if (done == pid)
 			break;
 		const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-		if (interrupt_after_s >= 0 && !interrupted && elapsed >= interrupt_after_s) {
-			kill(pid, SIGINT);
-			interrupted = true;
+		if (ready && !result.signalled && ready(elapsed)) {
+			kill(pid, signal);
+			result.signalled = true;
+			signalled_at = std::chrono::steady_clock::now();
 		}
 		if (elapsed > timeout_s) {
 			kill(pid, SIGKILL);
@@ -73,14 +77,33 @@ ProcessResult run_superstack(const std::vector<std::string> &args, double timeou
 			result.timed_out = true;
 			break;
 		}
-		std::this_thread::sleep_for(std::chrono::milliseconds(20));
+		std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms));
 	}
+	if (result.signalled)
+		result.stop_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - signalled_at).count();
 	result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	result.out = slurp(out_path);
 	result.err = slurp(err_path);
 	unlink(out_path);
 	unlink(err_path);
 	return result;
+}
+
+} // namespace
+
+ProcessResult run_superstack(const std::vector<std::string> &args, double timeout_s, double interrupt_after_s,
+	int max_open_files)
+{
+	std::function<bool(double)> ready;
+	if (interrupt_after_s >= 0)
+		ready = [=](double elapsed) { return elapsed >= interrupt_after_s; };
+	return run_with(args, timeout_s, ready, SIGINT, 20, max_open_files);
+}
+
+ProcessResult run_superstack_until(const std::vector<std::string> &args, const std::function<bool()> &ready, int signal,
+	double timeout_s)
+{
+	return run_with(args, timeout_s, [&](double) { return ready(); }, signal, 2, 0);
 }
 
 } // namespace superstack::test

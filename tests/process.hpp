@@ -2,6 +2,7 @@
 #pragma once
 
 #include <csignal>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,8 @@ struct ProcessResult {
 	int exit_code = -1;   // the exit status; 128+N when killed by signal N
 	bool timed_out = false;
 	std::string out, err;
+	bool signalled = false;
+	double stop_seconds = -1; // from the signal sent to the process's end
 };
 
 // Runs $SUPERSTACK_BIN with `args`; kills it after `timeout_s`. With `interrupt_after_s` >= 0, sends
@@ -18,6 +21,11 @@ struct ProcessResult {
 // With `max_open_files` > 0, the child's RLIMIT_NOFILE is lowered to it before exec.
 ProcessResult run_superstack(const std::vector<std::string> &args, double timeout_s = 120,
 	double interrupt_after_s = -1, int max_open_files = 0);
+
+// Runs $SUPERSTACK_BIN with `args`, and sends `signal` as soon as `ready()` holds (polled every 2 ms):
+// e.g. SIGKILL once a band file exists.
+ProcessResult run_superstack_until(const std::vector<std::string> &args, const std::function<bool()> &ready, int signal,
+	double timeout_s = 120);
 
 // $SUPERSTACK_BIN is set (meson test sets it).
 bool have_binary();

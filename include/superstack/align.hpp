@@ -14,6 +14,7 @@
 
 #include <vips/vips8>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,17 +30,6 @@ std::string_view motion_model_name(MotionModel model);
 enum class AlignFailure { skip, fail };
 AlignFailure parse_align_failure(std::string_view name); // throws Error(usage)
 
-struct AlignOptions {
-	MotionModel model = MotionModel::homography;
-	int threads = 1;
-	// Rejection limits: the RMS of the inlier patches' residuals after the fit, in input pixels, and
-	// the fewest patches that must agree on one transform. Real handheld scenes with depth, lens
-	// distortion or moving subjects leave 0.2 to 1.2 px that no global model removes (measured on the
-	// bursts in ../shared): 2 px keeps those frames and still rejects a wrong fit.
-	double max_residual = 2.0;
-	int min_inliers = 8;
-};
-
 // The result for one frame: the transform (reference input pixels -> frame input pixels) and how well
 // it is supported. `ok` false means rejected; `reason` says why in a few words.
 struct FrameAlignment {
@@ -51,6 +41,22 @@ struct FrameAlignment {
 	bool ok = true;
 	std::string reason;
 };
+
+struct AlignOptions {
+	MotionModel model = MotionModel::homography;
+	int threads = 1;
+	// Rejection limits: the RMS of the inlier patches' residuals after the fit, in input pixels, and
+	// the fewest patches that must agree on one transform. Real handheld scenes with depth, lens
+	// distortion or moving subjects leave 0.2 to 1.2 px that no global model removes (measured on the
+	// bursts in ../shared): 2 px keeps those frames and still rejects a wrong fit.
+	double max_residual = 2.0;
+	int min_inliers = 8;
+	// Resuming: frames whose alignment is known already (by index; empty or nothing: aligned here).
+	std::vector<std::optional<FrameAlignment>> known;
+	// Called as each frame's alignment is made (not for known ones), one call at a time: to save it.
+	std::function<void(std::size_t index, const FrameAlignment &alignment)> on_aligned;
+};
+
 
 // A frame as the aligner sees it: luminance-able working pixels (frame.hpp's layout).
 struct AlignFrame {

@@ -18,6 +18,7 @@ enum class ExitCode : int {
 	usage = 1,       // bad command line or option value
 	bad_input = 2,   // an input file is missing, unreadable, corrupt or incompatible
 	processing = 3,  // anything that went wrong while computing or writing
+	batch_failures = 4, // batch: some stacks failed (the others are done)
 	interrupted = 130,
 };
 

@@ -14,6 +14,7 @@
 #include "superstack/progress.hpp"
 #include "superstack/reduce.hpp"
 #include "superstack/warp.hpp"
+#include "superstack/work.hpp"
 
 #include <filesystem>
 #include <optional>
@@ -30,6 +31,13 @@ enum class FrameWeight { sharpness, noise };
 FrameWeight parse_frame_weight(std::string_view text); // throws Error(usage)
 inline constexpr double kMinWeightNoise = 1e-4;
 
+// A frame that fails to load or decode (a truncated file, an I/O error): `skip` it (named in a warning
+// and in the report, the stack goes on without it) or `fail` the run (exit 2).
+enum class FrameErrors { skip, fail };
+FrameErrors parse_frame_errors(std::string_view text); // throws Error(usage)
+
+// A change to the options that changes the results must also enter the run's resume key (run_key() in
+// stack.cpp), so that --resume never mixes the work of two different runs.
 struct RunOptions {
 	std::vector<std::string> inputs;            // files and directories
 	std::filesystem::path out_dir;
@@ -60,6 +68,15 @@ struct RunOptions {
 	bool save_coverage = false;
 	bool save_rejects = false;                  // rejects.tif: samples each rejecting statistic left out
 	std::optional<std::filesystem::path> work_dir; // default: a hidden folder in out_dir
+	FrameErrors on_error = FrameErrors::fail;   // a frame that fails to load or decode
+	Resume resume = Resume::off;                // reuse the work folder of an interrupted run (work.hpp)
+	int band_rows = 0;                          // rows per band of the reduction (0: default_band_rows)
+};
+
+// A frame left out because it could not be loaded or decoded (FrameErrors::skip).
+struct UnreadableFrame {
+	std::filesystem::path file;
+	std::string reason;
 };
 
 struct RunResult {
@@ -76,9 +93,27 @@ struct RunResult {
 	bool linear_light = false;                  // stacked in linear light
 	std::filesystem::path report;               // OUTDIR/transforms.json: transforms and a report per frame
 	std::uint64_t spool_bytes = 0;
+	std::vector<UnreadableFrame> unreadable;    // inputs that could not be read, left out (--on-error skip)
+	int bands = 0;                              // bands of the reduction
+	int bands_reused = 0;                       // of them, finished by an earlier, interrupted run
+	int alignments_reused = 0;                  // frame alignments saved by an earlier run
 };
 
 RunResult run_stack(const RunOptions &options, Progress &progress);
+
+// What a run will need, from the frames' headers alone (nothing is decoded): for `batch --dry-run` and
+// the disk check before any heavy work. Unreadable frames are left out under FrameErrors::skip.
+struct RunEstimate {
+	int frames = 0;                             // readable frames
+	std::vector<UnreadableFrame> unreadable;
+	OutputGeometry geometry;                    // the reference's grid (--crop common: smaller, none: larger)
+	std::vector<std::string> outputs;           // file names in OUTDIR
+	std::uint64_t output_bytes = 0;             // the output files, uncompressed
+	std::uint64_t spool_bytes = 0;              // the frame spool
+	std::uint64_t band_bytes = 0;               // the band files of the reduction
+	MemoryPlan plan;                            // the reduction's memory plan, every readable frame stacked
+};
+RunEstimate estimate_run(const RunOptions &options);
 
 // `superstack align`: the transforms only, written as a transforms file with a report per frame.
 struct AlignRunOptions {

@@ -689,6 +689,15 @@ std::vector<FrameAlignment> align_frames(const std::vector<AlignFrame> &frames, 
 {
 	using namespace align;
 	std::vector<FrameAlignment> results(frames.size());
+	auto known = [&](std::size_t i) { return i < o.known.size() && o.known[i].has_value(); };
+	bool all_known = true;
+	for (std::size_t i = 0; i < frames.size(); i++)
+		all_known = all_known && (known(i) || static_cast<int>(i) == reference);
+	if (all_known && o.model != MotionModel::none && frames.size() > 1) {
+		for (std::size_t i = 0; i < frames.size(); i++)
+			results[i] = known(i) ? *o.known[i] : FrameAlignment{Matrix3::identity(), o.model};
+		return results;
+	}
 	if (o.model == MotionModel::none || frames.size() == 1) {
 		for (auto &r : results)
 			r.model = MotionModel::none;
@@ -723,8 +732,13 @@ std::vector<FrameAlignment> align_frames(const std::vector<AlignFrame> &frames, 
 				if (static_cast<int>(i) == reference) {
 					results[i].model = o.model;
 					results[i].matrix = Matrix3::identity();
+				} else if (known(i)) {
+					results[i] = *o.known[i];
 				} else {
 					results[i] = align_one(ref, frames[i], static_cast<int>(i), o);
+					std::lock_guard lock(report);
+					if (o.on_aligned)
+						o.on_aligned(i, results[i]);
 				}
 			} catch (...) {
 				errors[i] = std::current_exception();

@@ -22,13 +22,15 @@ constexpr const char *kUsage = R"(usage: superstack <command> [options]
 
 commands:
   run     align frames and stack them into mean, median or robust statistics at a higher resolution
+  batch   run every image folder under a root as one stack, with a journal to restart from
   align   estimate the transforms only, into a transforms file with a report per frame
   check   rank frames by sharpness (noise-compensated), with each frame's noise
   synth   make a synthetic burst with known transforms from a built-in chart
   score   PSNR and SSIM of an image against a ground truth
 
 `superstack <command> --help` shows a command's options and examples.
-exit codes: 0 success, 1 usage error, 2 bad input, 3 processing failure, 130 interrupted
+exit codes: 0 success, 1 usage error, 2 bad input, 3 processing failure, 4 batch: some stacks failed,
+130 interrupted
 )";
 
 constexpr const char *kRunExamples = R"(
@@ -51,6 +53,16 @@ examples:
   superstack run burst/ -o out --crop common                 # only where every frame reaches
   superstack run burst/ -o out --crop none --save-coverage   # every frame's area, alpha where none reaches
   superstack run street/ -o out --mask person.png --mask-reduce   # the person from the reference alone
+  superstack run big/ -o out --resume                        # continue a run that was killed: finished bands are kept
+  superstack run card/ -o out --on-error skip                # a truncated frame is left out (named), not fatal
+)";
+
+constexpr const char *kBatchExamples = R"(
+examples:
+  superstack batch shoots/ -o stacked/                 # every image folder under shoots/, one after another
+  superstack batch shoots/ -o stacked/ --dry-run       # what would run: frames, output size, memory
+  superstack batch shoots/ -o stacked/ --reduce median --memory 2G --on-error fail
+  superstack batch shoots/ -o stacked/                 # again: skips what is done, retries what failed or was cut
 )";
 
 constexpr const char *kCheckExamples = R"(
@@ -274,45 +286,93 @@ struct AlignFlags {
 	}
 };
 
-Command parse_run(const std::vector<std::string> &args)
-{
-	Command command;
+// Every option of `run` but the inputs and the output, which `batch` takes too.
+struct RunFlags {
 	RunOptions o;
-	bool quiet = false, verbose = false;
-	std::string out, kernel = "lanczos3", reduce = "mean,median", memory = "1G", compression = "none",
-			    bigtiff = "auto", depth = "16", transforms, workdir, merge = "interpolate", sharpen = "none";
-	std::vector<std::string> inputs;
+	std::string kernel = "lanczos3", reduce = "mean,median", memory = "1G", compression = "none", bigtiff = "auto",
+		    depth = "16", transforms, workdir, merge = "interpolate", sharpen = "none", on_error;
 	AlignFlags align;
 	StatisticFlags stats;
 	PreparationFlags preparation;
+	void add_to(po::options_description &desc, const char *default_on_error)
+	{
+		on_error = default_on_error;
+		align.add_to(desc);
+		desc.add_options()
+			("scale", po::value(&o.scale)->default_value(2.0), "output pixels per input pixel; any real >= 1 (1: plain stacking)")
+			("kernel", po::value(&kernel)->default_value("lanczos3"), "resampling: nearest, linear, cubic, lanczos3")
+			("merge", po::value(&merge)->default_value("interpolate"), "how frames reach the output grid: interpolate (resampled), drizzle (their own pixels, shrunk and dropped) or kernel (their own pixels, weighed by steering kernels and robustness)")
+			("pixfrac", po::value(&o.pixfrac)->default_value(0.5), "drizzle: the drop's side over the input pixel's, in (0, 1]")
+			("kernel-detail", po::value(&o.regression.detail)->default_value(RegressionOptions{}.detail), "kernel: the kernel's sd across edges, reference pixels")
+			("robustness", po::value(&o.regression.robustness)->default_value(RegressionOptions{}.robustness), "kernel: a frame counts fully within this many expected spreads of the consensus (0: off)")
+			("sharpen", po::value(&sharpen)->default_value("none"), "undo part of the known blur (Wiener deconvolution, no overshoot): none, auto, or an amount (auto x it)")
+			("unsharp", po::value(&o.sharpen.unsharp)->default_value(0.0), "unsharp mask amount (0: none), after --sharpen")
+			("unsharp-sigma", po::value(&o.sharpen.unsharp_sigma)->default_value(1.0), "unsharp mask radius: Gaussian sigma, output pixels")
+			("brightness", po::value(&o.sharpen.brightness)->default_value(1.0), "multiply the results by this, last")
+			("reduce", po::value(&reduce)->default_value("mean,median"), "statistics to write, comma-separated: mean, median, sigma-clip, winsorized, trimmed, weighted, min, max")
+			("transforms", po::value(&transforms), "per-frame transforms file (JSON, e.g. from `superstack align`) instead of aligning")
+			("memory", po::value(&memory)->default_value("1G"), "memory budget for the reduction, e.g. 512M, 2G")
+			("threads", po::value(&o.threads)->default_value(0), "worker threads (0: one per core)")
+			("compression", po::value(&compression)->default_value("none"), "TIFF compression: none, lzw, deflate, zstd")
+			("bigtiff", po::value(&bigtiff)->default_value("auto"), "BigTIFF: auto (above 3 GiB), yes, no")
+			("depth", po::value(&depth)->default_value("16"), "output samples: 16, 8 or float")
+			("save-coverage", po::bool_switch(&o.save_coverage), "also write coverage.tif: the number of frames behind each pixel")
+			("work-dir", po::value(&workdir), "folder for the work files: frame spool and bands (default: the output folder)")
+			("on-error", po::value(&on_error)->default_value(default_on_error), "a frame that fails to load or decode: skip it (named in a warning and the report) or fail")
+			("band-rows", po::value(&o.band_rows)->default_value(0), "rows per band of the reduction, the unit of work --resume keeps (0: at most 64 bands of at least 64 rows)");
+		stats.add_to(desc);
+		preparation.add_to(desc);
+	}
+	void apply_to(const po::variables_map &vm)
+	{
+		align.apply_to(o);
+		if (!transforms.empty() && !vm["align"].defaulted() && o.align != MotionModel::none)
+			throw_error(ExitCode::usage, "--transforms and --align exclude each other (the file's transforms are used as they are)");
+		if (!(o.scale >= 1.0 && o.scale <= 16.0))
+			throw_error(ExitCode::usage, "--scale must be between 1 and 16 (got {})", o.scale);
+		o.kernel = parse_kernel(kernel);
+		o.merge = parse_merge(merge);
+		if (!(o.pixfrac > 0 && o.pixfrac <= 1))
+			throw_error(ExitCode::usage, "--pixfrac must be in (0, 1] (got {})", o.pixfrac);
+		check_regression_options(o.regression);
+		o.sharpen.amount = parse_sharpen(sharpen);
+		if (!(o.sharpen.unsharp >= 0 && o.sharpen.unsharp <= 10))
+			throw_error(ExitCode::usage, "--unsharp must be in [0, 10] (got {})", o.sharpen.unsharp);
+		if (!(o.sharpen.unsharp_sigma >= 0.3 && o.sharpen.unsharp_sigma <= 50))
+			throw_error(ExitCode::usage, "--unsharp-sigma must be in [0.3, 50] output pixels (got {})", o.sharpen.unsharp_sigma);
+		if (!(o.sharpen.brightness > 0 && o.sharpen.brightness <= 100))
+			throw_error(ExitCode::usage, "--brightness must be in (0, 100] (got {})", o.sharpen.brightness);
+		o.statistics = parse_statistics(reduce);
+		stats.apply_to(o, vm);
+		preparation.apply_to(o, vm);
+		if (!transforms.empty())
+			o.transforms = transforms;
+		o.memory_bytes = parse_size(memory, "--memory");
+		o.save.compression = parse_compression(compression);
+		o.save.bigtiff = parse_bigtiff(bigtiff);
+		o.save.depth = parse_depth(depth);
+		if (!workdir.empty())
+			o.work_dir = workdir;
+		o.on_error = parse_frame_errors(on_error);
+		if (o.band_rows < 0)
+			throw_error(ExitCode::usage, "--band-rows must be >= 0 (got {})", o.band_rows);
+	}
+};
+
+Command parse_run(const std::vector<std::string> &args)
+{
+	Command command;
+	bool quiet = false, verbose = false, resume = false;
+	std::string out;
+	std::vector<std::string> inputs;
+	RunFlags flags;
 	po::options_description desc("superstack run options");
 	add_common(desc, quiet, verbose);
 	desc.add_options()
 		("input", po::value(&inputs)->composing(), "frames: image files or directories")
-		("output,o", po::value(&out), "output folder (created if missing)");
-	align.add_to(desc);
-	desc.add_options()
-		("scale", po::value(&o.scale)->default_value(2.0), "output pixels per input pixel; any real >= 1 (1: plain stacking)")
-		("kernel", po::value(&kernel)->default_value("lanczos3"), "resampling: nearest, linear, cubic, lanczos3")
-		("merge", po::value(&merge)->default_value("interpolate"), "how frames reach the output grid: interpolate (resampled), drizzle (their own pixels, shrunk and dropped) or kernel (their own pixels, weighed by steering kernels and robustness)")
-		("pixfrac", po::value(&o.pixfrac)->default_value(0.5), "drizzle: the drop's side over the input pixel's, in (0, 1]")
-		("kernel-detail", po::value(&o.regression.detail)->default_value(RegressionOptions{}.detail), "kernel: the kernel's sd across edges, reference pixels")
-		("robustness", po::value(&o.regression.robustness)->default_value(RegressionOptions{}.robustness), "kernel: a frame counts fully within this many expected spreads of the consensus (0: off)")
-		("sharpen", po::value(&sharpen)->default_value("none"), "undo part of the known blur (Wiener deconvolution, no overshoot): none, auto, or an amount (auto x it)")
-		("unsharp", po::value(&o.sharpen.unsharp)->default_value(0.0), "unsharp mask amount (0: none), after --sharpen")
-		("unsharp-sigma", po::value(&o.sharpen.unsharp_sigma)->default_value(1.0), "unsharp mask radius: Gaussian sigma, output pixels")
-		("brightness", po::value(&o.sharpen.brightness)->default_value(1.0), "multiply the results by this, last")
-		("reduce", po::value(&reduce)->default_value("mean,median"), "statistics to write, comma-separated: mean, median, sigma-clip, winsorized, trimmed, weighted, min, max")
-		("transforms", po::value(&transforms), "per-frame transforms file (JSON, e.g. from `superstack align`) instead of aligning")
-		("memory", po::value(&memory)->default_value("1G"), "memory budget for the reduction, e.g. 512M, 2G")
-		("threads", po::value(&o.threads)->default_value(0), "worker threads (0: one per core)")
-		("compression", po::value(&compression)->default_value("none"), "TIFF compression: none, lzw, deflate, zstd")
-		("bigtiff", po::value(&bigtiff)->default_value("auto"), "BigTIFF: auto (above 3 GiB), yes, no")
-		("depth", po::value(&depth)->default_value("16"), "output samples: 16, 8 or float")
-		("save-coverage", po::bool_switch(&o.save_coverage), "also write coverage.tif: the number of frames behind each pixel")
-		("work-dir", po::value(&workdir), "folder for the frame spool (default: the output folder)");
-	stats.add_to(desc);
-	preparation.add_to(desc);
+		("output,o", po::value(&out), "output folder (created if missing)")
+		("resume", po::bool_switch(&resume), "continue an interrupted run into the same output folder: its alignments and finished bands are reused");
+	flags.add_to(desc, "fail");
 	po::positional_options_description pos;
 	pos.add("input", -1);
 	const auto vm = parse(desc, pos, args);
@@ -320,38 +380,53 @@ Command parse_run(const std::vector<std::string> &args)
 		command.action = *text;
 		return command;
 	}
-	check_frames_and_output("run", inputs, out, "OUTDIR", o.threads);
-	o.inputs = inputs;
-	o.out_dir = out;
-	align.apply_to(o);
-	if (!transforms.empty() && !vm["align"].defaulted() && o.align != MotionModel::none)
-		throw_error(ExitCode::usage, "--transforms and --align exclude each other (the file's transforms are used as they are)");
-	if (!(o.scale >= 1.0 && o.scale <= 16.0))
-		throw_error(ExitCode::usage, "--scale must be between 1 and 16 (got {})", o.scale);
-	o.kernel = parse_kernel(kernel);
-	o.merge = parse_merge(merge);
-	if (!(o.pixfrac > 0 && o.pixfrac <= 1))
-		throw_error(ExitCode::usage, "--pixfrac must be in (0, 1] (got {})", o.pixfrac);
-	check_regression_options(o.regression);
-	o.sharpen.amount = parse_sharpen(sharpen);
-	if (!(o.sharpen.unsharp >= 0 && o.sharpen.unsharp <= 10))
-		throw_error(ExitCode::usage, "--unsharp must be in [0, 10] (got {})", o.sharpen.unsharp);
-	if (!(o.sharpen.unsharp_sigma >= 0.3 && o.sharpen.unsharp_sigma <= 50))
-		throw_error(ExitCode::usage, "--unsharp-sigma must be in [0.3, 50] output pixels (got {})", o.sharpen.unsharp_sigma);
-	if (!(o.sharpen.brightness > 0 && o.sharpen.brightness <= 100))
-		throw_error(ExitCode::usage, "--brightness must be in (0, 100] (got {})", o.sharpen.brightness);
-	o.statistics = parse_statistics(reduce);
-	stats.apply_to(o, vm);
-	preparation.apply_to(o, vm);
-	if (!transforms.empty())
-		o.transforms = transforms;
-	o.memory_bytes = parse_size(memory, "--memory");
-	o.save.compression = parse_compression(compression);
-	o.save.bigtiff = parse_bigtiff(bigtiff);
-	o.save.depth = parse_depth(depth);
-	if (!workdir.empty())
-		o.work_dir = workdir;
-	command.action = o;
+	check_frames_and_output("run", inputs, out, "OUTDIR", flags.o.threads);
+	flags.apply_to(vm);
+	flags.o.inputs = inputs;
+	flags.o.out_dir = out;
+	flags.o.resume = resume ? Resume::on : Resume::off;
+	command.action = flags.o;
+	command.verbosity = verbosity_of(quiet, verbose);
+	return command;
+}
+
+Command parse_batch(const std::vector<std::string> &args)
+{
+	Command command;
+	BatchCommand b;
+	bool quiet = false, verbose = false;
+	std::string out;
+	std::vector<std::string> roots;
+	RunFlags flags;
+	po::options_description desc("superstack batch options");
+	add_common(desc, quiet, verbose);
+	desc.add_options()
+		("root", po::value(&roots)->composing(), "ROOT: the folder whose image folders are the stacks")
+		("output,o", po::value(&out), "OUTROOT: one output folder per stack, and the journal batch.json")
+		("dry-run", po::bool_switch(&b.dry_run), "list the stacks, their state and the output size and memory each needs; run nothing");
+	flags.add_to(desc, "skip");
+	po::positional_options_description pos;
+	pos.add("root", -1);
+	const auto vm = parse(desc, pos, args);
+	if (auto text = help_or_version(vm, "usage: superstack batch ROOT -o OUTROOT [run options]\n\n"
+		"Every folder under ROOT that holds images is one stack, run as `run` would into OUTROOT/<folder>.\n"
+		"OUTROOT/batch.json records each stack's state: the same command again skips the stacks done and\n"
+		"retries those that failed or were cut off (resuming their finished bands).\n"
+		"exit codes: 0 every stack done, 4 some stacks failed (the others done), 1 usage, 130 interrupted", desc, kBatchExamples)) {
+		command.action = *text;
+		return command;
+	}
+	if (roots.size() != 1)
+		throw_error(ExitCode::usage, "batch: needs exactly one ROOT folder (got {})", roots.size());
+	if (out.empty())
+		throw_error(ExitCode::usage, "batch: -o OUTROOT is required");
+	if (flags.o.threads < 0 || flags.o.threads > 1024)
+		throw_error(ExitCode::usage, "--threads must be between 0 and 1024");
+	flags.apply_to(vm);
+	b.options.root = roots.front();
+	b.options.out_root = out;
+	b.options.run = flags.o;
+	command.action = b;
 	command.verbosity = verbosity_of(quiet, verbose);
 	return command;
 }
@@ -530,6 +605,8 @@ Command parse_command_line(int argc, char **argv)
 		return parse_run(args);
 	if (verb == "align")
 		return parse_align(args);
+	if (verb == "batch")
+		return parse_batch(args);
 	if (verb == "synth")
 		return parse_synth(args);
 	if (verb == "score")

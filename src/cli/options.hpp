@@ -2,6 +2,7 @@
 #pragma once
 
 #include "progress_bar.hpp"
+#include "superstack/batch.hpp"
 #include "superstack/stack.hpp"
 #include "superstack/synth.hpp"
 
@@ -23,12 +24,17 @@ struct CheckCommand {
 	bool json = false;
 };
 
+struct BatchCommand {
+	BatchOptions options;
+	bool dry_run = false;
+};
+
 struct HelpText {
 	std::string text; // printed to stdout, exit 0
 };
 
 struct Command {
-	std::variant<HelpText, RunOptions, AlignRunOptions, SynthOptions, ScoreCommand, CheckCommand> action;
+	std::variant<HelpText, RunOptions, AlignRunOptions, SynthOptions, ScoreCommand, CheckCommand, BatchCommand> action;
 	Verbosity verbosity = Verbosity::normal;
 };
 
