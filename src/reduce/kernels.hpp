@@ -11,11 +11,33 @@
 //
 // Every estimator is defined for every n: n = 0 gives 0 (and 0 rejected), one sample gives itself,
 // and no clipping ever rejects every sample.
+//
+// Speed (issue 4: mean, median, sigma-clip and winsorized in one pass within 2x of the mean alone).
+// Measured on 12 M real pixel-bands of 16 samples (bench stack, 2x), CPU per pixel-band for median,
+// sigma-clip and winsorized together: 1.0-1.2 us before, about 0.4-0.5 us after, on a busy machine.
+// What changed, and why each result stays what it was:
+// - The sort of up to 32 samples is a branch-free sorting network (sorting_network.hpp): 45 ns for 16
+//   samples instead of 260 ns (insertion sort, one mispredicted branch in two). Same sorted values.
+// - The clippings' sigmas come from prefix sums (AnchoredSums, once per pixel-band for both
+//   clippings: SortedSamples) instead of two passes over the kept samples: a pass costs O(1), and a
+//   winsorizing step too (a quadratic in sigma while no sample crosses a clamp bound; there were 9
+//   steps of two O(m) passes per pixel-band on average). The sums are about the median and anchored
+//   at the middle, and any sum whose one-pass variance would cancel more than 10 bits is done again
+//   in two passes (kCancellation), so a sigma stays within ~1e-12 (relative) of the two-pass value:
+//   a sample's keep-or-reject decision can only differ when it lies that close to kappa x sigma.
+//   On the 12 M pixel-bands above no value and no reject count changed (compared bit for bit);
+//   the oracle tests keep comparing reject counts exactly.
+// - The value of a clipping is still the mean of the kept samples summed in ascending order, as
+//   before: where the kept set is the same, the value is the same bits.
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
+#include <vector>
+
+#include "sorting_network.hpp"
 
 namespace superstack::kernels {
 
@@ -48,22 +70,24 @@ struct Estimate {
 	std::uint32_t rejected = 0;
 };
 
-// Sorts v[0..n) ascending, unless it already is (a second estimator on the same samples). Small
-// stacks (the usual burst) are sorted by insertion, which beats std::sort below ~32 values.
+// Sorts v[0..n) ascending, unless it already is (a second estimator on the same samples: checking
+// costs n - 1 well-predicted compares). Up to 32 values by a branch-free sorting network
+// (sorting_network.hpp: 4-5x faster than the insertion sort it replaced on 16 real samples), beyond by
+// std::sort.
 inline void sort_samples(float *v, std::uint32_t n)
 {
-	if (n > 32) {
-		if (!std::is_sorted(v, v + n))
-			std::sort(v, v + n);
+	if (std::is_sorted(v, v + n))
 		return;
-	}
-	for (std::uint32_t i = 1; i < n; i++) {
-		const float x = v[i];
-		std::uint32_t j = i;
-		for (; j > 0 && v[j - 1] > x; j--)
-			v[j] = v[j - 1];
-		v[j] = x;
-	}
+	if (n <= 4)
+		network::sort<4>(v, n);
+	else if (n <= 8)
+		network::sort<8>(v, n);
+	else if (n <= 16)
+		network::sort<16>(v, n);
+	else if (n <= 32)
+		network::sort<32>(v, n);
+	else
+		std::sort(v, v + n);
 }
 
 namespace detail {
@@ -149,22 +173,125 @@ inline float median_inplace(float *v, std::uint32_t n)
 
 namespace detail {
 
-// The clipping loop both sigma clippings share (sorting v): from all n samples, each pass, while at
-// least 3 samples are kept and fewer than `iterations` passes have run: centre = median of the kept
-// samples, sigma = sigma_of(kept run, centre); keep only |x - centre| <= kappa * sigma; stop if that
-// keeps all or none (so sigma 0 keeps the samples equal to the centre, and all-equal samples stay).
-// The value is the mean of the kept samples, `rejected` = n - kept. The kept set is always a run of
-// the sorted samples, so a pass costs O(m).
-template <typename SigmaOf>
-Estimate clip_around_median(float *v, std::uint32_t n, double kappa, int iterations, SigmaOf sigma_of)
+// Sums of a sorted run's values about an origin (the run's median), for the clippings' passes and
+// winsorizing steps in O(1) each instead of O(m). Prefix sums anchored at the middle index a: for
+// j >= a, sum(a, j) adds the values s[a..j); for i < a, sum(i, a) the values s[i..a); any range is
+// a difference of two. So a range's sum only ever holds the values between the middle and the
+// range's ends: the far outliers a pass has rejected never enter it, and cannot swamp its rounding.
+// In double, of values shifted by the origin (so the squares of a run near the median are small).
+class AnchoredSums {
+public:
+	AnchoredSums() = default;
+	AnchoredSums(const float *s, std::uint32_t n, double origin) { assign(s, n, origin); }
+	AnchoredSums(const AnchoredSums &) = delete;
+	AnchoredSums &operator=(const AnchoredSums &) = delete;
+
+	// The sums of sorted s[0..n) about `origin`: O(n).
+	void assign(const float *s, std::uint32_t n, double origin)
+	{
+		origin_ = origin;
+		if (n + 1 > kInline && heap_.size() < 2 * (static_cast<std::size_t>(n) + 1))
+			heap_.resize(2 * (static_cast<std::size_t>(n) + 1));
+		q1_ = n + 1 > kInline ? heap_.data() : inline_.data();
+		q2_ = q1_ + n + 1;
+		const std::uint32_t a = n / 2;
+		q1_[a] = q2_[a] = 0;
+		for (std::uint32_t i = a; i < n; i++) {
+			const double y = static_cast<double>(s[i]) - origin;
+			q1_[i + 1] = q1_[i] + y;
+			q2_[i + 1] = q2_[i] + y * y;
+		}
+		for (std::uint32_t i = a; i-- > 0;) {
+			const double y = static_cast<double>(s[i]) - origin;
+			q1_[i] = q1_[i + 1] - y;
+			q2_[i] = q2_[i + 1] - y * y;
+		}
+	}
+
+	double origin() const { return origin_; }
+	// The sum of (s[k] - origin), and of its squares, over k in [i, j).
+	double sum(std::uint32_t i, std::uint32_t j) const { return q1_[j] - q1_[i]; }
+	double squares(std::uint32_t i, std::uint32_t j) const { return q2_[j] - q2_[i]; }
+
+private:
+	static constexpr std::size_t kInline = 65; // stacks of up to 64 samples need no allocation
+	std::array<double, 2 * kInline> inline_;
+	std::vector<double> heap_;
+	double *q1_ = nullptr, *q2_ = nullptr;
+	double origin_ = 0;
+};
+
+// A sum of squared deviations from sums keeps less than this fraction of the sum of squares: the
+// values lie far from the origin for their spread (or are all equal), and the one-pass formula would
+// lose more than 10 of double's 53 bits; the deviation is then computed again in two passes.
+inline constexpr double kCancellation = 1.0 / 1024;
+
+// The sample standard deviation (divisor m - 1, m >= 2) of m values from their sum s1 and sum of
+// squares s2 about an origin, or -1 when cancellation makes that unreliable (kCancellation). Otherwise
+// within about 2^-40 (relative) of the two-pass clamped_deviation().
+inline double deviation_of_sums(double s1, double s2, std::uint32_t m)
 {
+	const double centred = s2 - s1 * s1 / m;
+	if (!(centred > kCancellation * s2))
+		return -1;
+	return std::sqrt(centred / (m - 1));
+}
+
+// The sample standard deviation of sorted s[lo..hi) (divisor m - 1), from the sums when reliable.
+inline double deviation(const float *s, std::uint32_t lo, std::uint32_t hi, const AnchoredSums &sums)
+{
+	const double sd = deviation_of_sums(sums.sum(lo, hi), sums.squares(lo, hi), hi - lo);
+	return sd >= 0 ? sd : clamped_deviation(s, lo, hi, -HUGE_VAL, HUGE_VAL);
+}
+
+} // namespace detail
+
+// One pixel-band's samples sorted in place, with their AnchoredSums about the median: what the two
+// clippings share (the reducer keeps one per thread and assigns it once per pixel-band for both: one
+// sort, one set of sums, no allocation).
+class SortedSamples {
+public:
+	SortedSamples() = default;
+	SortedSamples(float *v, std::uint32_t n) { assign(v, n); }
+
+	// Sorts v[0..n) (kept, not copied: v must outlive the use) and makes its sums: O(n log n) once.
+	void assign(float *v, std::uint32_t n)
+	{
+		sort_samples(v, n);
+		s_ = v;
+		n_ = n;
+		sums_.assign(v, n, n ? detail::median_of_sorted(v, 0, n) : 0.0);
+	}
+	const float *data() const { return s_; }
+	std::uint32_t size() const { return n_; }
+	const detail::AnchoredSums &sums() const { return sums_; }
+
+private:
+	const float *s_ = nullptr;
+	std::uint32_t n_ = 0;
+	detail::AnchoredSums sums_;
+};
+
+namespace detail {
+
+// The clipping loop both sigma clippings share: from all n samples, each pass, while at least 3
+// samples are kept and fewer than `iterations` passes have run: centre = median of the kept samples,
+// sigma = sigma_of(kept run, centre); keep only |x - centre| <= kappa * sigma; stop if that keeps all
+// or none (so sigma 0 keeps the samples equal to the centre, and all-equal samples stay). The value is
+// the mean of the kept samples (summed in ascending order), `rejected` = n - kept. The kept set is
+// always a run of the sorted samples: a pass costs O(1) for sigma (AnchoredSums) plus one step per
+// sample it rejects.
+template <typename SigmaOf>
+Estimate clip_around_median(const SortedSamples &samples, double kappa, int iterations, SigmaOf sigma_of)
+{
+	const float *v = samples.data();
+	const std::uint32_t n = samples.size();
 	if (n == 0)
 		return {};
-	sort_samples(v, n);
 	std::uint32_t lo = 0, hi = n;
 	for (int pass = 0; pass < iterations && hi - lo >= 3; pass++) {
 		const double centre = median_of_sorted(v, lo, hi);
-		const double sigma = sigma_of(v, lo, hi, centre);
+		const double sigma = sigma_of(v, lo, hi, centre, samples.sums());
 		if (!(sigma >= 0) || !clip_range(v, lo, hi, centre, kappa * sigma))
 			break;
 	}
@@ -175,25 +302,76 @@ Estimate clip_around_median(float *v, std::uint32_t n, double kappa, int iterati
 
 // Kappa-sigma clipping around the median: detail::clip_around_median with sigma = the sample standard
 // deviation (divisor m - 1) of the m kept samples.
-inline Estimate sigma_clip_inplace(float *v, std::uint32_t n, double kappa, int iterations)
+inline Estimate sigma_clip(const SortedSamples &samples, double kappa, int iterations)
 {
-	return detail::clip_around_median(v, n, kappa, iterations,
-		[](const float *s, std::uint32_t lo, std::uint32_t hi, double) {
-			return detail::clamped_deviation(s, lo, hi, -HUGE_VAL, HUGE_VAL);
+	return detail::clip_around_median(samples, kappa, iterations,
+		[](const float *s, std::uint32_t lo, std::uint32_t hi, double, const detail::AnchoredSums &sums) {
+			return detail::deviation(s, lo, hi, sums);
 		});
 }
 
-// The robust sigma of winsorized sigma clipping: from sigma = the sample standard deviation of the
-// kept samples (0 stays 0), repeat at most kWinsorSteps times: sigma <- 1.134 x the sample standard
-// deviation of the kept samples each clamped to [centre - 1.5 sigma, centre + 1.5 sigma], until sigma
-// changes by at most 5e-4 of itself or reaches 0. Each step clamps the kept samples themselves (Siril
-// clamps its previous clamped copy: the same while the bounds shrink, as they do with outliers).
-inline double winsorized_sigma(const float *s, std::uint32_t lo, std::uint32_t hi, double centre)
+// The same, sorting v.
+inline Estimate sigma_clip_inplace(float *v, std::uint32_t n, double kappa, int iterations)
 {
-	double sigma = detail::clamped_deviation(s, lo, hi, -HUGE_VAL, HUGE_VAL);
+	return sigma_clip(SortedSamples(v, n), kappa, iterations);
+}
+
+// The robust sigma of winsorized sigma clipping: from sigma = the sample standard deviation of the
+// kept samples s[lo..hi) (0 stays 0), repeat at most kWinsorSteps times: sigma <- 1.134 x the sample
+// standard deviation of the kept samples each clamped to [centre - 1.5 sigma, centre + 1.5 sigma],
+// until sigma changes by at most 5e-4 of itself or reaches 0. Each step clamps the kept samples
+// themselves (Siril clamps its previous clamped copy: the same while the bounds shrink, as they do
+// with outliers).
+//
+// A step costs O(1), not O(m) (it was the reducers' largest cost: 9 steps per pixel-band on average
+// on the benchmark's stack, each two passes over the samples). The samples are sorted, so the clamped
+// ones are the `below - lo` lowest (each worth centre - 1.5 sigma) and the `hi - above` highest
+// (centre + 1.5 sigma), and the sums of the others are a range of the AnchoredSums. While those two
+// counts stay, the clamped samples' sum of squared deviations is a quadratic in sigma, so a step is
+// two multiply-adds and a square root; its coefficients are made again when a boundary moves (found
+// by walking from where the last step left it: a sample or two at most, usually none).
+inline double winsorized_sigma(const float *s, std::uint32_t lo, std::uint32_t hi, double centre,
+	const detail::AnchoredSums &sums)
+{
+	const std::uint32_t m = hi - lo;
+	const double d = centre - sums.origin();
+	const double scale = kWinsorCorrection * kWinsorCorrection / (m - 1); // sigma^2 per centred square
+	double sigma = detail::deviation(s, lo, hi, sums);
+	std::uint32_t below = lo, above = hi; // s[lo..below) < centre - bound, s[above..hi) > centre + bound
+	bool known = false;                   // the coefficients hold for `below` and `above`
+	double c0 = 0, c1 = 0, c2 = 0;        // the next sigma^2: c0 + sigma (c1 + sigma c2)
+	double q0 = 0, q1 = 0, q2 = 0;        // scale x the clamped values' sum of squares about the origin
 	for (int step = 0; step < kWinsorSteps && sigma > 0; step++) {
 		const double bound = kWinsorBound * sigma;
-		const double next = kWinsorCorrection * detail::clamped_deviation(s, lo, hi, centre - bound, centre + bound);
+		const double a = centre - bound, b = centre + bound;
+		const std::uint32_t was_below = below, was_above = above;
+		while (below > lo && s[below - 1] >= a)
+			below--;
+		while (below < hi && s[below] < a)
+			below++;
+		while (above < hi && s[above] <= b)
+			above++;
+		while (above > lo && s[above - 1] > b)
+			above--;
+		if (!known || below != was_below || above != was_above) {
+			// With L clamped low, H high, K = L + H, D = H - L and k = 1.5, in values about the origin:
+			// sum = M1 + K d + D k sigma, squares = M2 + K d^2 + 2 d D k sigma + K k^2 sigma^2, and the
+			// centred squares are squares - sum^2 / m.
+			const double low = below - lo, high = hi - above, k = kWinsorBound;
+			const double many = low + high, skew = high - low;
+			const double alpha = sums.sum(below, above) + many * d, beta = skew * k;
+			q0 = scale * (sums.squares(below, above) + many * d * d);
+			q1 = scale * (2 * d * skew * k);
+			q2 = scale * (many * k * k);
+			c0 = q0 - scale * (alpha * alpha / m);
+			c1 = q1 - scale * (2 * alpha * beta / m);
+			c2 = q2 - scale * (beta * beta / m);
+			known = true;
+		}
+		const double next_squared = c0 + sigma * (c1 + sigma * c2);
+		const double next = next_squared > detail::kCancellation * (q0 + sigma * (q1 + sigma * q2))
+			? std::sqrt(next_squared)
+			: kWinsorCorrection * detail::clamped_deviation(s, lo, hi, a, b);
 		const bool settled = std::fabs(next - sigma) <= kWinsorTolerance * sigma;
 		sigma = next;
 		if (settled)
@@ -207,12 +385,18 @@ inline double winsorized_sigma(const float *s, std::uint32_t lo, std::uint32_t h
 // (unclamped) samples. When many kept samples are equal to the median (say 10 of 16), the robust
 // sigma shrinks by a constant factor every step, ends near 0 after kWinsorSteps, and the samples
 // unequal to the median are rejected: the median's own value wins.
+inline Estimate winsorized_clip(const SortedSamples &samples, double kappa, int iterations)
+{
+	return detail::clip_around_median(samples, kappa, iterations,
+		[](const float *s, std::uint32_t lo, std::uint32_t hi, double centre, const detail::AnchoredSums &sums) {
+			return winsorized_sigma(s, lo, hi, centre, sums);
+		});
+}
+
+// The same, sorting v.
 inline Estimate winsorized_clip_inplace(float *v, std::uint32_t n, double kappa, int iterations)
 {
-	return detail::clip_around_median(v, n, kappa, iterations,
-		[](const float *s, std::uint32_t lo, std::uint32_t hi, double centre) {
-			return winsorized_sigma(s, lo, hi, centre);
-		});
+	return winsorized_clip(SortedSamples(v, n), kappa, iterations);
 }
 
 // The number of samples trimmed from each end: floor(trim * n), but always leaving at least one

@@ -220,6 +220,7 @@ struct Sequence {
 	std::vector<float> lows, highs;    // [pixel][band], when min or max
 	std::vector<std::uint32_t> counts; // [pixel]
 	std::vector<float> scratch;        // one pixel-band's samples, for every order statistic in turn
+	kernels::SortedSamples sorted;     // the scratch sorted, and its sums, for the clippings
 	// Drizzle: one frame's drops ([pixel][band] value x overlap, [pixel] overlap). Drizzle and kernel:
 	// over all frames, the weighted sums ([pixel][band] and [pixel]) whose ratio is the merged mean.
 	std::vector<double> drop_values, drop_weights, merge_values, merge_weights;
@@ -782,7 +783,8 @@ double kernel_mean(const Reducer &r, const Sequence &s, std::size_t pixel, int b
 
 // The statistics of one pixel: values into o[statistic * C + band], each rejecting statistic's
 // reject count (the most over bands) into rejects[i]. Order statistics share one gather of each band's
-// samples into the scratch array (the first sorts it, the others find it sorted).
+// samples into the scratch array (the first sorts it, the others find it sorted), and the two
+// clippings one kernels::SortedSamples (the sums their passes read).
 void reduce_pixel(const Reducer &r, Sequence &s, std::size_t pixel, std::size_t plane, float *o, float *rejects)
 {
 	const int c = r.spec.colour_bands;
@@ -797,6 +799,13 @@ void reduce_pixel(const Reducer &r, Sequence &s, std::size_t pixel, std::size_t 
 				s.scratch[k] = column[k * plane];
 		}
 		float *v = s.scratch.data();
+		bool sorted = false; // s.sorted holds this band's samples: made by the first clipping
+		const auto sorted_samples = [&]() -> const kernels::SortedSamples & {
+			if (!sorted)
+				s.sorted.assign(v, count);
+			sorted = true;
+			return s.sorted;
+		};
 		int rejecting = 0;
 		for (std::size_t i = 0; i < r.spec.statistics.size(); i++) {
 			kernels::Estimate e;
@@ -816,8 +825,8 @@ void reduce_pixel(const Reducer &r, Sequence &s, std::size_t pixel, std::size_t 
 			case Statistic::min: e.value = count ? s.lows[at] : 0.0f; break;
 			case Statistic::max: e.value = count ? s.highs[at] : 0.0f; break;
 			case Statistic::median: e.value = kernels::median_inplace(v, count); break;
-			case Statistic::sigma_clip: e = kernels::sigma_clip_inplace(v, count, clip.kappa, clip.iterations); break;
-			case Statistic::winsorized: e = kernels::winsorized_clip_inplace(v, count, clip.kappa, clip.iterations); break;
+			case Statistic::sigma_clip: e = kernels::sigma_clip(sorted_samples(), clip.kappa, clip.iterations); break;
+			case Statistic::winsorized: e = kernels::winsorized_clip(sorted_samples(), clip.kappa, clip.iterations); break;
 			case Statistic::trimmed: e = kernels::trimmed_mean_inplace(v, count, clip.trim); break;
 			}
 			o[i * c + b] = e.value;
