@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <numbers>
 
 namespace superstack {
@@ -128,16 +129,26 @@ Matrix3 parse_matrix(const json &value, const std::string &where)
 
 TransformSet read_transforms(const std::filesystem::path &path)
 {
+	std::error_code ec;
+	if (std::filesystem::is_directory(path, ec))
+		throw_error(ExitCode::bad_input, "{}: is a directory, not a transforms file", path.string());
 	std::ifstream in(path, std::ios::binary);
 	if (!in)
 		throw_error(ExitCode::bad_input, "{}: cannot open transforms file", path.string());
+	const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+	if (in.bad())
+		throw_error(ExitCode::bad_input, "{}: cannot read transforms file", path.string());
+	return parse_transforms(text, path.string());
+}
+
+TransformSet parse_transforms(std::string_view text, const std::string &where)
+{
 	json doc;
 	try {
-		doc = json::parse(in);
+		doc = json::parse(text);
 	} catch (const json::exception &e) {
-		throw_error(ExitCode::bad_input, "{}: not valid JSON ({})", path.string(), e.what());
+		throw_error(ExitCode::bad_input, "{}: not valid JSON ({})", where, e.what());
 	}
-	const std::string where = path.string();
 	if (!doc.is_object())
 		throw_error(ExitCode::bad_input, "{}: the top level must be an object", where);
 	if (!doc.contains("version") || !doc["version"].is_number_integer() || doc["version"].get<long>() != 1)
