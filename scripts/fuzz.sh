@@ -11,8 +11,8 @@ artifacts=$build/fuzz-artifacts
 mkdir -p "$artifacts"
 # Leaks are checked by the unit tests under the sanitizers; here they would stop a run on glib's
 # caches. Sanitizer reports abort, so libFuzzer records the input.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1}
+export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1
+export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
 status=0
 for target in transforms options mask; do
   fresh=$(mktemp -d)

@@ -50,9 +50,11 @@ std::string unusable_file(const fs::path &file)
 		return ec && ec != std::errc::no_such_file_or_directory ? ec.message() : "no such file";
 	if (fs::is_directory(status))
 		return "is a directory";
+	if (!fs::is_regular_file(status)) // a decoder would wait on a FIFO for ever, or read /dev/zero
+		return "not a regular file (a FIFO, device or socket)";
 	if (access(file.c_str(), R_OK) != 0)
 		return fmt::format("cannot be read ({})", std::strerror(errno));
-	if (fs::is_regular_file(status) && fs::file_size(file, ec) == 0 && !ec)
+	if (fs::file_size(file, ec) == 0 && !ec)
 		return "empty file (0 bytes)";
 	return {};
 }
@@ -73,10 +75,12 @@ vips::VImage load(const fs::path &file, VipsAccess access)
 	}
 }
 
-// A file whose header declares far more pixels than its bytes could encode (no codec libvips reads
-// compresses a whole image 4096 to 1; deflate stops near 1032) is truncated or forged, like a
-// 100000x100000 PNG of 70 bytes. Its first rows are decoded now, so such a file is refused before the
-// disk check and the spool (which would size themselves by the header), naming the decoder's reason.
+// A file whose header declares far more pixels than its bytes could encode (over 4096 decoded bytes
+// per file byte: beyond what JPEG, PNG or TIFF reach on any real picture; deflate stops near 1032)
+// is likely truncated or forged, like a 100000x100000 PNG of 70 bytes. Its first 64 rows are decoded
+// now (several strips of any decoder: libvips looks at a decoder's warnings between strips, and 16
+// rows passed or failed by timing), so such a file is refused before the disk check and the spool
+// (which would size themselves by the header), naming the decoder's reason.
 // A real file with such a ratio (a huge flat JPEG XL, say) decodes its first rows and goes on.
 void check_declared_size(const fs::path &file, const vips::VImage &image)
 {
@@ -89,7 +93,7 @@ void check_declared_size(const fs::path &file, const vips::VImage &image)
 		// Warnings count here: a JPEG whose data stops early only warns, and decodes as grey.
 		vips::VImage::new_from_file(file.c_str(),
 			vips::VImage::option()->set("access", VIPS_ACCESS_SEQUENTIAL)->set("fail_on", VIPS_FAIL_ON_WARNING))
-			.crop(0, 0, image.width(), std::min(image.height(), 16))
+			.crop(0, 0, image.width(), std::min(image.height(), 64))
 			.avg();
 	} catch (const vips::VError &) {
 		throw_error(ExitCode::bad_input, "{}: the header declares {}x{} pixels ({}) but the file holds {} bytes: {}",

@@ -132,6 +132,8 @@ TransformSet read_transforms(const std::filesystem::path &path)
 	std::error_code ec;
 	if (std::filesystem::is_directory(path, ec))
 		throw_error(ExitCode::bad_input, "{}: is a directory, not a transforms file", path.string());
+	if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+		throw_error(ExitCode::bad_input, "{}: not a regular file (a FIFO, device or socket)", path.string());
 	std::ifstream in(path, std::ios::binary);
 	if (!in)
 		throw_error(ExitCode::bad_input, "{}: cannot open transforms file", path.string());
