@@ -262,6 +262,11 @@ TEST_CASE("bad input: generated odd files and stacks, each with its stated behav
 			// As a mask, too.
 			run_case({"run", path("good.tif"), "-o", out.string(), "--mask", path(file)}, out, {2, reason}, file);
 		}
+		// An option word Boost.Program_options would loop on for ever while reporting it (fuzz_options).
+		for (const char *word : {"--%canonical_option%", "--x%value%y"}) {
+			const fs::path out = out_dir();
+			run_case({"run", path("good.tif"), "-o", out.string(), word}, out, {1, "cannot report on"}, word);
+		}
 		// A transforms file that is empty, a directory, or holds a matrix that cannot be inverted.
 		write_bytes(dir / "empty.json", "");
 		write_bytes(dir / "singular.json", R"({"version": 1, "frames": [{"file": "good.tif", "matrix": [[1,2,3],[2,4,6],[0,0,1]]}]})");

@@ -512,6 +512,15 @@ Command parse_check(const std::vector<std::string> &args)
 Command parse_command_line(int argc, char **argv)
 {
 	std::vector<std::string> args(argv + 1, argv + argc);
+	// Boost.Program_options (1.74) builds its error messages by replacing "%value%" and the like in a
+	// template until none is left: an argument holding one of those words makes that loop endless
+	// (found by fuzz_options: `run x -o y --%canonical_option%` hung, growing). No real file name or
+	// value holds them, so they are refused before Boost sees them.
+	for (const std::string &arg : args)
+		for (const char *placeholder : {"%canonical_option%", "%option%", "%value%", "%prefix_option%", "%original_token%"})
+			if (arg.find(placeholder) != std::string::npos)
+				throw_error(ExitCode::usage, "argument '{}' holds '{}', which the option parser cannot report on", arg,
+					placeholder);
 	if (args.empty())
 		throw_error(ExitCode::usage, "no command given (try superstack --help)");
 	const std::string verb = args.front();
