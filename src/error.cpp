@@ -16,26 +16,47 @@ std::string last_warning;
 
 void remember_warning(std::string_view message)
 {
+	// The first warning since forget_warning() is the cause; libvips' own "error in tile" that
+	// follows a decoder's failure says nothing of it.
+	if (message.find("error in tile") != std::string_view::npos)
+		return;
+	while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
+		message.remove_suffix(1);
 	std::lock_guard lock(warning_mutex);
-	last_warning.assign(message);
+	if (last_warning.empty())
+		last_warning.assign(message);
+}
+
+void forget_warning()
+{
+	std::lock_guard lock(warning_mutex);
+	last_warning.clear();
 }
 
 std::string vips_error_line()
 {
 	std::string buffer = vips_error_buffer();
 	vips_error_clear();
-	if (buffer.empty()) {
-		// Some decoders report only through warnings (libpng's "IDAT: CRC error" and the like).
+	std::string warning;
+	{
 		std::lock_guard lock(warning_mutex);
-		buffer = last_warning.empty() ? std::string("cannot decode: corrupt or unsupported data") : last_warning;
+		warning.swap(last_warning); // used once: it belongs to this failure
 	}
+	// Some decoders report only through warnings (libpng's "IDAT: CRC error" and the like).
+	if (buffer.empty())
+		buffer = warning.empty() ? std::string("cannot decode: corrupt or unsupported data") : warning;
 	// libvips appends one "domain: message\n" per failure, outermost last; the first is the cause.
 	std::string_view text = buffer;
 	while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
 		text.remove_suffix(1);
 	auto nl = text.find('\n');
 	std::string line(nl == std::string_view::npos ? text : text.substr(0, nl));
-	return line.empty() ? std::string("cannot decode: corrupt or unsupported data") : line;
+	if (line.empty())
+		return "cannot decode: corrupt or unsupported data";
+	// libpng's "read error" says nothing; the warning it logged before says what (a CRC error, ...).
+	if (line.ends_with("read error") && !warning.empty() && warning.find('\n') == std::string::npos)
+		line += " (" + warning + ")";
+	return line;
 }
 
 std::string about_file(const std::string &file, const std::string &reason)

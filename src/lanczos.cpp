@@ -114,10 +114,14 @@ void interpolate_vector(float *q, const float *p, std::size_t line, const std::a
 		if constexpr (Bands == 4) {
 			__builtin_memcpy(&last, row + (kTaps - 1) * Bands, sizeof(v4));
 		} else {
-			typedef int v4i __attribute__((vector_size(16)));
 			v4 before;
 			__builtin_memcpy(&before, row + (kTaps - 1) * Bands - 1, sizeof(v4));
+#if defined(__clang__) // the sanitizer and fuzz build
+			last = __builtin_shufflevector(before, before, 1, 2, 3, 0);
+#else
+			typedef int v4i __attribute__((vector_size(16)));
 			last = __builtin_shuffle(before, v4i{1, 2, 3, 0});
+#endif
 		}
 		h += wx[kTaps - 1] * last;
 		sum += wy[j] * h;

@@ -19,7 +19,7 @@ vips::VImage open_mask(const std::filesystem::path &file, int width, int height,
 			image = image.autorot();
 		const double full = format_full_scale(image.format());
 		vips::VImage masked;
-		if (info.alpha)
+		if (info.file_alpha)
 			masked = image.extract_band(image.bands() - 1) > 0.5 * full;
 		else
 			masked = image.cast(VIPS_FORMAT_FLOAT).abs().bandmean() != 0;

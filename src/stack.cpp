@@ -235,7 +235,7 @@ std::uint64_t spool_bytes_of(const Inputs &in)
 {
 	std::uint64_t bytes = 0;
 	for (const auto &info : in.infos)
-		bytes += Spool::bytes_for(info.width, info.height, info.colour_bands + (info.alpha ? 1 : 0), info.format);
+		bytes += Spool::bytes_for(info.width, info.height, info.file_bands, info.format);
 	return bytes;
 }
 
@@ -249,6 +249,9 @@ std::vector<vips::VImage> decode_frames(Inputs &in, Spool &spool, Progress &prog
 		if (cancel_requested())
 			throw_error(ExitCode::interrupted, "interrupted");
 		progress.update("decode", static_cast<double>(i) / in.files.size(), -1);
+		if (in.infos[i].pages > 1)
+			progress.warn(fmt::format("{}: {} pages, only the first is stacked (one image per file)", in.files[i].string(),
+				in.infos[i].pages));
 		try {
 			working.push_back(open_working_frame(in.infos[i], in.colour_bands, spool));
 		} catch (const Error &e) {

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <numbers>
 
 namespace superstack {
@@ -128,16 +129,28 @@ Matrix3 parse_matrix(const json &value, const std::string &where)
 
 TransformSet read_transforms(const std::filesystem::path &path)
 {
+	std::error_code ec;
+	if (std::filesystem::is_directory(path, ec))
+		throw_error(ExitCode::bad_input, "{}: is a directory, not a transforms file", path.string());
+	if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+		throw_error(ExitCode::bad_input, "{}: not a regular file (a FIFO, device or socket)", path.string());
 	std::ifstream in(path, std::ios::binary);
 	if (!in)
 		throw_error(ExitCode::bad_input, "{}: cannot open transforms file", path.string());
+	const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+	if (in.bad())
+		throw_error(ExitCode::bad_input, "{}: cannot read transforms file", path.string());
+	return parse_transforms(text, path.string());
+}
+
+TransformSet parse_transforms(std::string_view text, const std::string &where)
+{
 	json doc;
 	try {
-		doc = json::parse(in);
+		doc = json::parse(text);
 	} catch (const json::exception &e) {
-		throw_error(ExitCode::bad_input, "{}: not valid JSON ({})", path.string(), e.what());
+		throw_error(ExitCode::bad_input, "{}: not valid JSON ({})", where, e.what());
 	}
-	const std::string where = path.string();
 	if (!doc.is_object())
 		throw_error(ExitCode::bad_input, "{}: the top level must be an object", where);
 	if (!doc.contains("version") || !doc["version"].is_number_integer() || doc["version"].get<long>() != 1)
@@ -152,7 +165,7 @@ TransformSet read_transforms(const std::filesystem::path &path)
 		if (!f.is_object() || !f.contains("file") || !f["file"].is_string() || !f.contains("matrix"))
 			throw_error(ExitCode::bad_input, "{}: needs a \"file\" string and a \"matrix\"", at);
 		FrameTransform entry{f["file"].get<std::string>(), parse_matrix(f["matrix"], at), std::nullopt};
-		auto text = [&](const char *key) {
+		auto string_field = [&](const char *key) {
 			if (!f.contains(key))
 				return std::string();
 			if (!f[key].is_string())
@@ -173,15 +186,15 @@ TransformSet read_transforms(const std::filesystem::path &path)
 			if (!status.is_string() || (status != "ok" && status != "rejected" && status != "dropped"))
 				throw_error(ExitCode::bad_input, "{}: \"status\" must be \"ok\", \"rejected\" or \"dropped\"", at);
 			r.ok = status != "rejected";
-			r.model = text("model");
+			r.model = string_field("model");
 			if (!r.ok)
-				r.reason = text("reason");
+				r.reason = string_field("reason");
 			r.patches = static_cast<int>(std::min(number("patches"), 1e9));
 			r.inliers = static_cast<int>(std::min(number("inliers"), 1e9));
 			r.residual_rms = number("residual_rms");
 			entry.report = r;
 			if (status == "dropped")
-				entry.stacking = StackingReport{.dropped = text("reason")};
+				entry.stacking = StackingReport{.dropped = string_field("reason")};
 		}
 		auto optional_number = [&](const char *key, bool signed_value = false) {
 			return f.contains(key) ? std::optional<double>(number(key, signed_value)) : std::nullopt;

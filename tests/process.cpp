@@ -6,6 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <doctest/doctest.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -104,6 +107,34 @@ ProcessResult run_superstack_until(const std::vector<std::string> &args, const s
 	double timeout_s)
 {
 	return run_with(args, timeout_s, [&](double) { return ready(); }, signal, 2, 0);
+}
+
+std::vector<std::string> left_in(const std::filesystem::path &dir)
+{
+	namespace fs = std::filesystem;
+	std::vector<std::string> names;
+	std::error_code ec;
+	if (!fs::exists(dir, ec))
+		return names;
+	for (auto &e : fs::recursive_directory_iterator(dir, ec))
+		names.push_back(fs::relative(e.path(), dir).string());
+	std::sort(names.begin(), names.end());
+	return names;
+}
+
+void check_one_line_error(const ProcessResult &r, const std::string &needle)
+{
+	CAPTURE(r.err);
+	REQUIRE(!r.err.empty());
+	CHECK(r.err.back() == '\n');
+	const auto start = r.err.rfind('\n', r.err.size() - 2);
+	const std::string last = r.err.substr(start == std::string::npos ? 0 : start + 1);
+	CHECK(last.rfind("superstack: error: ", 0) == 0);
+	CHECK(last.find(needle) != std::string::npos);
+	std::size_t errors = 0;
+	for (std::size_t at = 0; (at = r.err.find("superstack: error:", at)) != std::string::npos; at++)
+		errors++;
+	CHECK(errors == 1);
 }
 
 } // namespace superstack::test

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <csignal>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -29,5 +30,12 @@ ProcessResult run_superstack_until(const std::vector<std::string> &args, const s
 
 // $SUPERSTACK_BIN is set (meson test sets it).
 bool have_binary();
+
+// The files a run left in `dir` (recursively, hidden ones included), sorted.
+std::vector<std::string> left_in(const std::filesystem::path &dir);
+
+// Checks (doctest) that stderr ends with exactly one error line, "superstack: error: ...", containing
+// `needle`. (Progress lines for logs may come before it.)
+void check_one_line_error(const ProcessResult &r, const std::string &needle);
 
 } // namespace superstack::test

@@ -257,8 +257,9 @@ TEST_CASE("phase correlation: integer shifts of a broadband texture, found to a 
 		// frame(x) = reference(x - d)
 		const Grey frame = crop(texture, 100 - dx, 80 - dy, 64, 0.6, 0.1);
 		const Shift s = phase_correlate(reference, frame);
-		CAPTURE(dx);
-		CAPTURE(dy);
+		const int shift_x = dx, shift_y = dy; // clang 14 cannot capture structured bindings
+		CAPTURE(shift_x);
+		CAPTURE(shift_y);
 		// A capture for Lucas-Kanade: within its reach, not the final word.
 		CHECK(std::hypot(s.dx - dx, s.dy - dy) < 0.2);
 		CHECK(s.peak > 0.5);
@@ -306,7 +307,8 @@ TEST_CASE("coarse estimate: rotation, zoom and a large shift between two proxies
 		const Matrix3 truth = Matrix3::similarity(degrees, zoom, c, tx, ty);
 		const Grey frame = resample(texture, truth.inverse(), 320, 240);
 		const CoarseEstimate e = estimate_coarse(texture, frame);
-		CAPTURE(degrees);
+		const double true_degrees = degrees; // clang 14 cannot capture structured bindings
+		CAPTURE(true_degrees);
 		CAPTURE(e.degrees);
 		CAPTURE(e.scale);
 		CHECK(std::abs(e.degrees - degrees) < 0.5);

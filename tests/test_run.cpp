@@ -156,8 +156,10 @@ TEST_CASE("run: 8-bit, 16-bit and float frames with 1, 3 and 4 bands match the o
 		for (auto [bands, alpha] : {std::pair{1, false}, std::pair{3, false}, std::pair{3, true}})
 			for (int n : {1, 4, 5}) {
 				CAPTURE(static_cast<int>(format));
-				CAPTURE(bands);
-				CAPTURE(alpha);
+				const int band_count = bands; // clang 14 cannot capture structured bindings
+				const bool with_alpha = alpha;
+				CAPTURE(band_count);
+				CAPTURE(with_alpha);
 				CAPTURE(n);
 				check_format(format, bands, alpha, n, 77u + n + bands * 10 + alpha);
 			}

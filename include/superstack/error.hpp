@@ -43,6 +43,8 @@ std::string vips_error_line();
 
 // Keeps `message` as the most recent libvips warning (the CLI's log handler calls it).
 void remember_warning(std::string_view message);
+// Drops the remembered warning (before decoding a new file, so no warning outlives its file).
+void forget_warning();
 
 // "<file>: <reason>", without repeating the file when the reason already starts with it.
 std::string about_file(const std::string &file, const std::string &reason);

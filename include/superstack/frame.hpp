@@ -4,6 +4,7 @@
 // Working layout: float samples in [0, 1] (8-bit /255, 16-bit /65535, float as is), the reference's
 // colour band count (grey and RGB convert either way), and, when the frame has alpha, one more band
 // holding alpha with the colours premultiplied by it (so warping does not bleed invalid pixels).
+// Float frames always get one: NaN and infinite samples are no data (alpha 0, colour 0).
 // EXIF orientation is applied. Nothing here holds a frame in memory.
 #pragma once
 
@@ -24,14 +25,18 @@ std::vector<std::filesystem::path> expand_inputs(const std::vector<std::string> 
 struct FrameInfo {
 	std::filesystem::path file;
 	int width = 0, height = 0;    // as displayed (after EXIF orientation)
-	int colour_bands = 0;         // bands without alpha
-	bool alpha = false;
+	int colour_bands = 0;         // bands without alpha, in the working layout (CMYK: 3)
+	bool alpha = false;           // the working layout has an alpha band: the file's, or no-data (float)
+	bool file_alpha = false;      // the file has an alpha band (its last)
+	int file_bands = 0;           // bands as decoded
+	int pages = 1;                // pages in the file (multi-page TIFF): only the first is read
 	VipsBandFormat format = VIPS_FORMAT_UCHAR;
 	VipsInterpretation interpretation = VIPS_INTERPRETATION_sRGB;
 	int orientation = 1;          // EXIF orientation 1..8
 };
 
-// Reads the header only. Throws Error(bad_input, "<file>: <reason>").
+// Reads the header only (and, for a file far smaller than its declared pixels could be, its first
+// rows). Throws Error(bad_input, "<file>: <reason>").
 FrameInfo probe_frame(const std::filesystem::path &file);
 
 // The frame decoded once into `spool`, then lazily: oriented, converted to the reference's colour bands,

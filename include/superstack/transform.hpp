@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace superstack {
@@ -87,6 +88,8 @@ struct TransformSet {
 // Entries with "status": "rejected" are kept (with their report): callers decide. "status": "dropped"
 // (frame selection) reads as aligned, with the reason in `stacking`.
 TransformSet read_transforms(const std::filesystem::path &path);
+// The same, from the file's text; `where` names it in errors. Throws only Error(bad_input).
+TransformSet parse_transforms(std::string_view text, const std::string &where);
 void write_transforms(const std::filesystem::path &path, const TransformSet &set);
 
 // The index in `set` of the entry for `frame_path`: the same path, else the same file name.

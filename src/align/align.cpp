@@ -662,7 +662,11 @@ FrameAlignment align_one(const Reference &ref, const AlignFrame &frame, int inde
 	result.inliers = last.fit.ok ? last.fit.inliers : 0;
 	result.residual_rms = last.fit.ok ? last.fit.rms : 0;
 	const int need = std::max(o.min_inliers, minimal_points(o.model) + 2);
-	if (!last.fit.ok || result.inliers < need) {
+	if (ref.levels.back().patches.empty()) {
+		result.ok = false;
+		result.reason = fmt::format("the reference ({}x{}) has no textured patch to align on: too small or featureless",
+			ref.width, ref.height);
+	} else if (!last.fit.ok || result.inliers < need) {
 		result.ok = false;
 		result.reason = fmt::format("only {} of {} patches match the reference (need {})", result.inliers,
 			ref.levels.back().patches.size(), need);

@@ -7,6 +7,7 @@
 #include <boost/program_options.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <initializer_list>
 #include <optional>
@@ -132,13 +133,20 @@ po::variables_map parse(const po::options_description &desc, const po::positiona
 	return vm;
 }
 
+// "640x480": two positive decimal integers, nothing else (no signs, spaces or trailing text).
 std::pair<int, int> parse_dimensions(const std::string &text)
 {
+	const auto x = text.find_first_of("xX");
 	int w = 0, h = 0;
-	char x = 0, rest = 0;
-	std::istringstream in(text);
-	if (!(in >> w >> x >> h) || (x != 'x' && x != 'X') || (in >> rest))
-		throw_error(ExitCode::usage, "--size must look like 640x480 (got '{}')", text);
+	auto whole_number = [](std::string_view digits, int &value) {
+		if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+			return false;
+		const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+		return ec == std::errc() && end == digits.data() + digits.size() && value > 0;
+	};
+	if (x == std::string::npos || !whole_number(std::string_view(text).substr(0, x), w) ||
+		!whole_number(std::string_view(text).substr(x + 1), h))
+		throw_error(ExitCode::usage, "--size must look like 640x480, two whole numbers above 0 (got '{}')", text);
 	return {w, h};
 }
 
@@ -593,6 +601,15 @@ Command parse_check(const std::vector<std::string> &args)
 Command parse_command_line(int argc, char **argv)
 {
 	std::vector<std::string> args(argv + 1, argv + argc);
+	// Boost.Program_options (1.74) builds its error messages by replacing "%value%" and the like in a
+	// template until none is left: an argument holding one of those words makes that loop endless
+	// (found by fuzz_options: `run x -o y --%canonical_option%` hung, growing). No real file name or
+	// value holds them, so they are refused before Boost sees them.
+	for (const std::string &arg : args)
+		for (const char *placeholder : {"%canonical_option%", "%option%", "%value%", "%prefix_option%", "%original_token%"})
+			if (arg.find(placeholder) != std::string::npos)
+				throw_error(ExitCode::usage, "argument '{}' holds '{}', which the option parser cannot report on", arg,
+					placeholder);
 	if (args.empty())
 		throw_error(ExitCode::usage, "no command given (try superstack --help)");
 	const std::string verb = args.front();
