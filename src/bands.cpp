@@ -36,10 +36,13 @@ void reduce_band(const vips::VImage &image, const Band &band, const fs::path &fi
 	const vips::VImage rows = image.crop(0, band.top, image.width(), band.height);
 	const fs::path tmp = temporary_name(file);
 	int status = 0;
+	const std::uint64_t failures = tile_failure_count();
 	{
 		EvalMonitor monitor(rows, progress, stage);
 		status = vips_rawsave(rows.get_image(), tmp.c_str(), nullptr);
 	}
+	if (status == 0 && tile_failure_count() != failures)
+		status = -1; // a failed tile that libvips' thread pool lost (see tile_failure_count)
 	// libvips' raw writer can miss a short write (a full disk): the size is the proof of a whole band.
 	const std::uintmax_t expected = static_cast<std::uintmax_t>(rows.width()) * rows.height() * VIPS_IMAGE_SIZEOF_PEL(rows.get_image());
 	std::error_code size_ec;

@@ -3,6 +3,7 @@
 
 #include <vips/vips8>
 
+#include <atomic>
 #include <exception>
 #include <mutex>
 #include <string_view>
@@ -12,19 +13,33 @@ namespace superstack {
 namespace {
 std::mutex warning_mutex;
 std::string last_warning;
+std::atomic<std::uint64_t> tile_failures{0};
 } // namespace
 
 void remember_warning(std::string_view message)
 {
 	// The first warning since forget_warning() is the cause; libvips' own "error in tile" that
-	// follows a decoder's failure says nothing of it.
-	if (message.find("error in tile") != std::string_view::npos)
+	// follows a decoder's failure says nothing of it, but proves a tile failed (see tile_failure_count).
+	if (message.find("error in tile") != std::string_view::npos) {
+		tile_failures.fetch_add(1, std::memory_order_relaxed);
 		return;
+	}
 	while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
 		message.remove_suffix(1);
 	std::lock_guard lock(warning_mutex);
 	if (last_warning.empty())
 		last_warning.assign(message);
+}
+
+std::uint64_t tile_failure_count()
+{
+	return tile_failures.load(std::memory_order_relaxed);
+}
+
+void capture_vips_warnings()
+{
+	g_log_set_handler("VIPS", static_cast<GLogLevelFlags>(G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE),
+		[](const gchar *, GLogLevelFlags, const gchar *message, gpointer) { remember_warning(message); }, nullptr);
 }
 
 void forget_warning()

@@ -123,8 +123,11 @@ void save_tiff(const vips::VImage &image, const std::filesystem::path &path, con
 		opts->set("predictor", options.depth == Depth::f32 ? VIPS_FOREIGN_TIFF_PREDICTOR_FLOAT
 								    : VIPS_FOREIGN_TIFF_PREDICTOR_HORIZONTAL);
 	try {
+		const std::uint64_t failures = tile_failure_count();
 		EvalMonitor monitor(image, progress, stage);
 		image.tiffsave(tmp.c_str(), opts);
+		if (tile_failure_count() != failures) // a failed tile that libvips' thread pool lost
+			throw vips::VError("a tile failed");
 	} catch (const vips::VError &) {
 		std::error_code ec;
 		std::filesystem::remove(tmp, ec);

@@ -117,6 +117,7 @@ vips::VImage Spool::add(const vips::VImage &decoded, const std::string &source_n
 {
 	const auto file = dir_ / fmt::format("frame-{:05d}.raw", count_++);
 	int status = 0;
+	const std::uint64_t tile_failures = tile_failure_count();
 	{
 		NoProgress silent; // the caller reports per frame; this only lets SIGINT stop a huge decode
 		EvalMonitor monitor(decoded, silent, "decode");
@@ -128,6 +129,8 @@ vips::VImage Spool::add(const vips::VImage &decoded, const std::string &source_n
 		vips_error_clear();
 		throw_error(ExitCode::interrupted, "interrupted");
 	}
+	if (status == 0 && tile_failure_count() != tile_failures)
+		status = -1; // a decoder's failure that libvips' thread pool lost (see tile_failure_count)
 	// libvips' raw writer can miss a short write (a full disk): the size is the proof of a whole frame.
 	const std::uintmax_t expected = static_cast<std::uintmax_t>(decoded.width()) * decoded.height() *
 		VIPS_IMAGE_SIZEOF_PEL(decoded.get_image());

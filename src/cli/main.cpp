@@ -205,10 +205,7 @@ int main(int argc, char **argv)
 		fmt::print(stderr, "superstack: error: cannot start libvips: {}\n", vips_error_line());
 		return static_cast<int>(ExitCode::processing);
 	}
-	// libvips' own warnings (e.g. from decoders) would break the one-line error promise.
-	// They are kept instead: a decoder that fails without an error message has said why in a warning.
-	g_log_set_handler("VIPS", static_cast<GLogLevelFlags>(G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE),
-		[](const gchar *, GLogLevelFlags, const gchar *message, gpointer) { remember_warning(message); }, nullptr);
+	capture_vips_warnings();
 	vips_cache_set_max(0);
 	install_signal_handlers();
 	int status = 0;

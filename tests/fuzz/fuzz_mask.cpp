@@ -42,8 +42,7 @@ extern "C" int LLVMFuzzerInitialize(int *argc, char ***argv)
 		std::abort();
 	vips_cache_set_max(0);
 	vips_concurrency_set(1);
-	g_log_set_handler("VIPS", static_cast<GLogLevelFlags>(G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE),
-		[](const gchar *, GLogLevelFlags, const gchar *message, gpointer) { remember_warning(message); }, nullptr);
+	capture_vips_warnings();
 	work = fs::temp_directory_path() / ("superstack-fuzz-mask-" + std::to_string(getpid()));
 	fs::create_directories(work);
 	std::atexit([] {
