@@ -82,7 +82,7 @@ vips::VImage encode_reduced(const vips::VImage &reduced, const RunOptions &o, co
 			? encoded
 			: encoded.bandjoin(reduced.extract_band(value_bands, vips::VImage::option()->set("n", reduced.bands() - value_bands)));
 	}
-	vips::VImage encoded = values.linear(gain, {0.0});
+	vips::VImage encoded = values.linear(gain, 0.0);
 	if (combined_format != VIPS_FORMAT_FLOAT)
 		encoded = encoded.round(VIPS_OPERATION_ROUND_RINT); // then cast() clamps: never wraps
 	return encoded.cast(combined_format);

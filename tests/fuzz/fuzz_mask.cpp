@@ -36,7 +36,7 @@ fs::path work;
 
 } // namespace
 
-extern "C" int LLVMFuzzerInitialize(int *argc, char ***argv)
+extern "C" int LLVMFuzzerInitialize(int * /*argc*/, char ***argv)
 {
 	if (VIPS_INIT((*argv)[0]))
 		std::abort();
