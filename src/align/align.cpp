@@ -654,7 +654,7 @@ FrameAlignment align_one(const Reference &ref, const AlignFrame &frame, int inde
 	result.model = o.model;
 	const VImage lum_alpha = lum_alpha_of(frame);
 	const int k0 = ref.pyramid.front();
-	if (frame.working.width() / k0 < 2 || frame.working.height() / k0 < 2) {
+	if (k0 > 1 && (frame.working.width() / k0 < 2 || frame.working.height() / k0 < 2)) {
 		result.ok = false;
 		result.reason = fmt::format("the frame ({}x{}) is too small against the reference ({}x{}): under 2 pixels at the "
 					    "reference's proxy scale (1/{})",
