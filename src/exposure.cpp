@@ -4,6 +4,7 @@
 
 #include "superstack/error.hpp"
 #include "superstack/frame.hpp"
+#include "superstack/geometry.hpp"
 #include "superstack/warp.hpp"
 
 #include <algorithm>
@@ -68,6 +69,31 @@ std::pair<vips::VImage, vips::VImage> proxies(const ExposureImage &image, const 
 		return {value, (value * 0.0 + 1.0).cast(VIPS_FORMAT_FLOAT).copy_memory()};
 	const vips::VImage spread = (both.extract_band(1) > 0.0).rank(side, side, side * side - 1).cast(VIPS_FORMAT_FLOAT).copy_memory();
 	return {value, spread};
+}
+
+// The frame's pixels the estimate reads: all of it, or, when the reference's footprint in it (with a
+// margin for the blur and the resampling kernel) is under a quarter of it, that footprint alone (a
+// frame far larger than the reference: its proxy is then made at the footprint's scale, keeping the
+// reference's detail, in a time that does not grow with the rest of the frame).
+Rect part_under_reference(const ExposureProxy &reference, const ExposureImage &frame, const Matrix3 &reference_to_frame)
+{
+	const Rect whole{0, 0, frame.working.width(), frame.working.height()};
+	const double rw = static_cast<double>(reference.width) * reference.shrink;
+	const double rh = static_cast<double>(reference.height) * reference.shrink;
+	double x0 = 1e300, y0 = 1e300, x1 = -1e300, y1 = -1e300;
+	for (const Point c : {Point{0, 0}, Point{rw, 0}, Point{0, rh}, Point{rw, rh}, Point{rw / 2, rh / 2}}) {
+		const Point q = reference_to_frame.apply(c);
+		x0 = std::min(x0, q.x), x1 = std::max(x1, q.x), y0 = std::min(y0, q.y), y1 = std::max(y1, q.y);
+	}
+	if (!(x0 > -1e9 && x1 < 1e9 && y0 > -1e9 && y1 < 1e9))
+		return whole;
+	const double margin = 0.05 * std::max(x1 - x0, y1 - y0) + 16;
+	const Rect footprint = Rect{static_cast<int>(std::floor(x0 - margin)), static_cast<int>(std::floor(y0 - margin)),
+		static_cast<int>(std::ceil(x1 - x0 + 2 * margin)), static_cast<int>(std::ceil(y1 - y0 + 2 * margin))}
+				       .intersect(whole);
+	if (footprint.empty() || 4.0 * footprint.width * footprint.height >= static_cast<double>(whole.width) * whole.height)
+		return whole;
+	return footprint;
 }
 
 } // namespace
@@ -187,13 +213,18 @@ ExposureProxy exposure_proxy(const ExposureImage &image, const std::optional<vip
 std::optional<ExposureFit> estimate_exposure(const ExposureProxy &reference, const ExposureImage &frame,
 	const Matrix3 &reference_to_frame, bool with_offset)
 {
-	const int k = shrink_for(frame.working.width(), frame.working.height());
-	const auto [value, bad] = proxies(frame, std::nullopt, k);
-	// Reference proxy pixel p sits at reference pixel k_r p + (k_r - 1) / 2; frame pixel x at frame proxy
-	// pixel (x - (k - 1) / 2) / k.
+	// Reference proxy pixel p sits at reference pixel k_r p + (k_r - 1) / 2.
 	const double kr = reference.shrink;
 	const Matrix3 from_proxy({{{kr, 0, (kr - 1) / 2}, {0, kr, (kr - 1) / 2}, {0, 0, 1}}});
-	const Matrix3 to_proxy({{{1.0 / k, 0, -(k - 1) / (2.0 * k)}, {0, 1.0 / k, -(k - 1) / (2.0 * k)}, {0, 0, 1}}});
+	const Rect area = part_under_reference(reference, frame, reference_to_frame);
+	const ExposureImage part = area.width == frame.working.width() && area.height == frame.working.height()
+		? frame
+		: ExposureImage{frame.working.extract_area(area.left, area.top, area.width, area.height), frame.alpha};
+	const int k = shrink_for(area.width, area.height);
+	const auto [value, bad] = proxies(part, std::nullopt, k);
+	// Frame pixel x sits at proxy pixel (x - left - (k - 1) / 2) / k.
+	const Matrix3 to_proxy({{{1.0 / k, 0, -(k - 1) / (2.0 * k) - area.left / static_cast<double>(k)},
+		{0, 1.0 / k, -(k - 1) / (2.0 * k) - area.top / static_cast<double>(k)}, {0, 0, 1}}});
 	const Matrix3 m = (to_proxy * reference_to_frame * from_proxy).normalised();
 	const std::vector<float> warped = floats_of(warp_to_grid(value, m, reference.width, reference.height, Kernel::lanczos3));
 	const std::vector<float> warped_bad = floats_of(warp_to_grid(bad, m, reference.width, reference.height, Kernel::linear));

@@ -158,6 +158,11 @@ vips::VImage Spool::add(const vips::VImage &decoded, const std::string &source_n
 		vips_check(-1, ExitCode::processing, file.string());
 	vips::VImage result(copy, vips::STEAL);
 	copy_fields(decoded, result);
+	// The decoder's "read me top to bottom only" mark is not the spool's: it reads any rectangle. Left
+	// on, libvips' shrink puts a sequential line cache on it, which serves a rectangle far down the
+	// frame by computing every row above it and caches them (a 40000 px frame's alignment patches
+	// read at full resolution reached 1.5 GB).
+	vips_image_remove(result.get_image(), VIPS_META_SEQUENTIAL);
 	result.get_image()->Xres = decoded.get_image()->Xres;
 	result.get_image()->Yres = decoded.get_image()->Yres;
 	return result;

@@ -50,11 +50,12 @@ Matrix3 Matrix3::inverse() const
 	const double c01 = a[1][2] * a[2][0] - a[1][0] * a[2][2];
 	const double c02 = a[1][0] * a[2][1] - a[1][1] * a[2][0];
 	const double det = a[0][0] * c00 + a[0][1] * c01 + a[0][2] * c02;
-	double scale = 0;
+	// Singular relative to Hadamard's bound, |det| <= |row 0| |row 1| |row 2|: the largest entry cubed
+	// called a frame 7600 px away from the reference singular (1e-12 x 7600^3 is above its det of 1).
+	double bound = 1;
 	for (const auto &row : a)
-		for (double v : row)
-			scale = std::max(scale, std::abs(v));
-	if (!std::isfinite(det) || std::abs(det) <= 1e-12 * scale * scale * scale)
+		bound *= std::hypot(row[0], row[1], row[2]);
+	if (!std::isfinite(det) || !(std::abs(det) > 1e-12 * bound))
 		throw_error(ExitCode::bad_input, "transform matrix is singular");
 	const double inv = 1.0 / det;
 	Rows r{};

@@ -29,6 +29,25 @@ std::string slurp(const std::string &path)
 	std::ifstream in(path, std::ios::binary);
 	return std::string((std::istreambuf_iterator<char>(in)), {});
 }
+// VmHWM of `pid` in KiB once it runs `name` (after the exec), else 0.
+long peak_rss_of(pid_t pid, const std::string &name)
+{
+	std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+	std::string key, value;
+	bool ours = false;
+	long kib = 0;
+	while (in >> key) {
+		if (key == "Name:") {
+			in >> value;
+			ours = name.rfind(value, 0) == 0; // the kernel's comm is the name's first 15 characters
+		} else if (key == "VmHWM:") {
+			in >> kib;
+		}
+		std::getline(in, value);
+	}
+	return ours ? kib : 0;
+}
+
 } // namespace
 
 namespace {
@@ -64,7 +83,10 @@ ProcessResult run_with(const std::vector<std::string> &args, double timeout_s, c
 	const auto start = std::chrono::steady_clock::now();
 	std::chrono::steady_clock::time_point signalled_at;
 	int status = 0;
+	const std::string name = std::filesystem::path(bin).filename().string();
 	for (;;) {
+		// Monotonic while the process lives: the last poll before it ends holds its peak.
+		result.peak_rss_kib = std::max(result.peak_rss_kib, peak_rss_of(pid, name));
 		const pid_t done = waitpid(pid, &status, WNOHANG);
 		if (done == pid)
 			break;

@@ -15,6 +15,9 @@ struct ProcessResult {
 	std::string out, err;
 	bool signalled = false;
 	double stop_seconds = -1; // from the signal sent to the process's end
+	// The binary's peak resident set (VmHWM of /proc/PID/status, polled while it runs; not getrusage,
+	// whose ru_maxrss would count the test process's pages the child held between fork and exec).
+	long peak_rss_kib = 0;
 };
 
 // Runs $SUPERSTACK_BIN with `args`; kills it after `timeout_s`. With `interrupt_after_s` >= 0, sends

@@ -79,6 +79,15 @@ namespace {
 using vips::VImage;
 
 constexpr int kProxyLongSide = 480;
+// A frame's proxy is made at the reference's proxy scale, so a frame far larger than the reference (a
+// 65000 px scan against a 640 px reference) would get a proxy nearly as large as itself, held whole in
+// memory: beyond this many proxy pixels per axis it is cut to a window about the frame's centre (where
+// the coarse estimate looks for the reference's centre), 960 x 960 floats at most.
+constexpr int kMaxFrameProxySide = 2 * kProxyLongSide;
+// A patch whose predicted footprint in the frame is over this many times its side is not read: no
+// transform that passes the plausibility checks (scale 0.67 to 1.5) gives one, and a wild coarse
+// estimate (a frame of another scale) would otherwise read blocks as large as the frame.
+constexpr double kMaxPatchFootprint = 2.0;
 constexpr int kMaxPatchesPerAxis = 16;
 // Patch pixels per level (tracking time is proportional): at full resolution on large frames (128 px
 // patches) at most 40 patches, chosen for texture from up to 16 x 16 candidates: a fit still ten times
@@ -355,6 +364,8 @@ public:
 			Block &b = blocks_[i];
 			if (!(x0 > -1e6 && x1 < 1e6 && y0 > -1e6 && y1 < 1e6))
 				continue;
+			if (x1 - x0 > kMaxPatchFootprint * size || y1 - y0 > kMaxPatchFootprint * size)
+				continue;
 			const Rect r = Rect{static_cast<int>(std::floor(x0)) - margin, static_cast<int>(std::floor(y0)) - margin,
 				static_cast<int>(std::ceil(x1) - std::floor(x0)) + 2 * margin + 1,
 				static_cast<int>(std::ceil(y1) - std::floor(y0)) + 2 * margin + 1}
@@ -622,6 +633,14 @@ VImage lum_alpha_of(const AlignFrame &f)
 	return f.alpha ? VImage::bandjoin({lum, f.working.extract_band(f.working.bands() - 1)}) : lum;
 }
 
+// The part of a frame's proxy (w x h proxy pixels) the coarse estimate sees: all of it, or a window
+// of kMaxFrameProxySide per axis about its centre.
+Rect proxy_window(int w, int h)
+{
+	const int ww = std::min(w, kMaxFrameProxySide), wh = std::min(h, kMaxFrameProxySide);
+	return Rect{(w - ww) / 2, (h - wh) / 2, ww, wh};
+}
+
 struct Reference {
 	int width = 0, height = 0;
 	std::vector<int> pyramid;
@@ -635,15 +654,28 @@ FrameAlignment align_one(const Reference &ref, const AlignFrame &frame, int inde
 	result.model = o.model;
 	const VImage lum_alpha = lum_alpha_of(frame);
 	const int k0 = ref.pyramid.front();
-	const VImage proxy_image = level_image(lum_alpha, k0).copy_memory();
-	const Grey proxy = grey_of(proxy_image);
-	const CoarseEstimate coarse = estimate_coarse(ref.proxy, proxy);
-	Matrix3 t = (level_to_full(k0) * coarse.matrix * full_to_level(k0)).normalised();
+	if (k0 > 1 && (frame.working.width() / k0 < 2 || frame.working.height() / k0 < 2)) {
+		result.ok = false;
+		result.reason = fmt::format("the frame ({}x{}) is too small against the reference ({}x{}): under 2 pixels at the "
+					    "reference's proxy scale (1/{})",
+			frame.working.width(), frame.working.height(), ref.width, ref.height, k0);
+		return result;
+	}
+	const VImage frame_proxy_level = level_image(lum_alpha, k0);
+	const Rect window = proxy_window(frame_proxy_level.width(), frame_proxy_level.height());
+	const bool cut = window.width < frame_proxy_level.width() || window.height < frame_proxy_level.height();
+	const VImage proxy_image =
+		(cut ? frame_proxy_level.extract_area(window.left, window.top, window.width, window.height) : frame_proxy_level)
+			.copy_memory();
+	const CoarseEstimate coarse = estimate_coarse(ref.proxy, grey_of(proxy_image));
+	Matrix3 t = (level_to_full(k0) * Matrix3::translation(window.left, window.top) * coarse.matrix * full_to_level(k0))
+			    .normalised();
 
 	LevelFit last;
 	for (std::size_t l = 0; l < ref.levels.size(); l++) {
 		const Level &level = ref.levels[l];
-		const VImage frame_level = l == 0 ? proxy_image : level_image(lum_alpha, level.k);
+		// The refinement reads patches on demand: from the whole level image, never the window only.
+		const VImage frame_level = l == 0 ? (cut ? frame_proxy_level : proxy_image) : level_image(lum_alpha, level.k);
 		last = refine(level, frame_level, t, o.model, static_cast<std::uint64_t>(index) * 131 + l + 1);
 		if (last.fit.ok)
 			t = last.fit.matrix;
@@ -681,6 +713,9 @@ FrameAlignment align_one(const Reference &ref, const AlignFrame &frame, int inde
 		result.ok = false;
 		result.reason = why;
 	}
+	if (!result.ok && cut && !ref.levels.back().patches.empty())
+		result.reason += fmt::format(" (the frame is {}x{}, the reference {}x{}: only a central window of it was searched)",
+			frame.working.width(), frame.working.height(), ref.width, ref.height);
 	return result;
 }
 

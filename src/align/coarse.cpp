@@ -96,8 +96,10 @@ Grey resample(const Grey &image, const Matrix3 &m, int width, int height)
 CoarseEstimate estimate_coarse(const Grey &ref_proxy, const Grey &frame_proxy)
 {
 	// Box-shrunk by f when larger than kLongSide: pixel i covers [if, if+f), centred at (i+0.5)f-0.5.
-	const int f = std::max(1, (std::max({ref_proxy.width, ref_proxy.height, frame_proxy.width, frame_proxy.height}) +
-		kLongSide - 1) / kLongSide);
+	// Never below one pixel: a reference of a few pixels against a larger frame keeps its size (the
+	// canvas then grows past kLongSide, to the frame proxy's 960 px at most).
+	const int f = std::clamp((std::max({ref_proxy.width, ref_proxy.height, frame_proxy.width, frame_proxy.height}) +
+		kLongSide - 1) / kLongSide, 1, std::min({ref_proxy.width, ref_proxy.height, frame_proxy.width, frame_proxy.height}));
 	const Grey ref = f == 1 ? ref_proxy : grey_of(image_of(ref_proxy).shrink(f, f));
 	const Grey frame = f == 1 ? frame_proxy : grey_of(image_of(frame_proxy).shrink(f, f));
 	const Matrix3 up = Matrix3::translation(-0.5, -0.5) * Matrix3::scaling(f, f) * Matrix3::translation(0.5, 0.5);
