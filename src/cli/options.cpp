@@ -43,6 +43,8 @@ examples:
   superstack run tripod/ -o out --align none           # frames already aligned
   superstack run big/*.tif -o out --depth float --compression zstd --threads 2
   superstack run burst/ -o out --reduce median,sigma-clip,winsorized --save-rejects  # no ghosts
+  superstack run burst/ -o out --merge drizzle --save-weights   # robust drizzle and its weight map
+  superstack run burst/ -o out --merge drizzle --robustness 0   # plain drizzle
   superstack run burst/ -o out --reduce sigma-clip --kappa 2.5 --iterations 3
   superstack run burst/ -o out --reduce trimmed --trim 0.25     # the mean of the middle half
   superstack run burst/ -o out --reduce weighted --weight sharpness  # sharper frames count more
