@@ -59,16 +59,22 @@ void ensure_writable_dir(const fs::path &dir)
 		throw_error(ExitCode::processing, "{}: output folder is not writable", dir.string());
 }
 
+// Whether the band files hold floats: float outputs, counts past 16 bits, or the weight sums.
+bool encodes_float(const RunOptions &o, int frames)
+{
+	return o.save.depth == Depth::f32 || frames > 65535 || o.save_weights;
+}
+
 // The reduced image as the band files hold it and the outputs are cut from: every band group in one
-// image, statistics scaled to the stored range (encoded back by the sRGB curve when `linear`), counts as
-// they are, in one format that holds both (8-bit statistics travel as 16-bit beside a count that may
-// pass 255). Lazy.
+// image, statistics scaled to the stored range (encoded back by the sRGB curve when `linear`) and
+// rounded unless stored as float, counts and weight sums as they are, in one format that holds them
+// all (8-bit statistics travel as 16-bit beside a count that may pass 255; the weight sums make it
+// float). Lazy.
 vips::VImage encode_reduced(const vips::VImage &reduced, const RunOptions &o, const std::vector<BandGroup> &groups,
 	bool linear, int frames)
 {
 	const double full = o.save.depth == Depth::f32 ? 1.0 : o.save.depth == Depth::u8 ? 255.0 : 65535.0;
-	const VipsBandFormat combined_format =
-		o.save.depth == Depth::f32 || frames > 65535 ? VIPS_FORMAT_FLOAT : VIPS_FORMAT_USHORT;
+	const VipsBandFormat combined_format = encodes_float(o, frames) ? VIPS_FORMAT_FLOAT : VIPS_FORMAT_USHORT;
 	std::vector<double> gain;
 	int value_bands = 0;
 	for (const BandGroup &g : groups) {
@@ -83,8 +89,14 @@ vips::VImage encode_reduced(const vips::VImage &reduced, const RunOptions &o, co
 			: encoded.bandjoin(reduced.extract_band(value_bands, vips::VImage::option()->set("n", reduced.bands() - value_bands)));
 	}
 	vips::VImage encoded = values.linear(gain, 0.0);
-	if (combined_format != VIPS_FORMAT_FLOAT)
-		encoded = encoded.round(VIPS_OPERATION_ROUND_RINT); // then cast() clamps: never wraps
+	if (o.save.depth != Depth::f32) {
+		// Rounded here, so that cast() (here or when saved) clamps and never wraps or truncates; the
+		// weight sums (the last band group, when there) keep their fraction.
+		const int weights = !groups.empty() && groups.back().name == "weights" ? 1 : 0;
+		const vips::VImage rounded = (weights ? encoded.extract_band(0, vips::VImage::option()->set("n", encoded.bands() - 1)) : encoded)
+						     .round(VIPS_OPERATION_ROUND_RINT);
+		encoded = weights ? rounded.bandjoin(encoded.extract_band(encoded.bands() - 1)) : rounded;
+	}
 	return encoded.cast(combined_format);
 }
 
@@ -98,9 +110,10 @@ std::vector<const BandGroup *> output_groups(const std::vector<BandGroup> &group
 	return files;
 }
 
-// Writes one file per band group (each statistic, the coverage when asked and the reject map), each
-// streamed out of `combined` (the assembled bands of encode_reduced()'s image). `alpha`: each
-// statistic's file gets an alpha band, opaque where the count band (then present) is above 0.
+// Writes one file per band group (each statistic, the coverage when asked, the reject map and the
+// weight sums), each streamed out of `combined` (the assembled bands of encode_reduced()'s image).
+// `alpha`: each statistic's file gets an alpha band, opaque where the count band (then present) is
+// above 0. Counts are 16-bit unless --depth float or more than 65535 frames; weight sums are float.
 void write_outputs(const vips::VImage &combined, const RunOptions &o, const std::vector<BandGroup> &groups, bool alpha,
 	const vips::VImage &reference, Progress &progress, RunResult &result)
 {
@@ -115,8 +128,11 @@ void write_outputs(const vips::VImage &combined, const RunOptions &o, const std:
 	// A band group of `combined`, as the file it becomes.
 	auto part_of = [&](const BandGroup &g) {
 		vips::VImage part = combined.extract_band(g.first, vips::VImage::option()->set("n", g.count));
-		if (g.is_count)
+		if (g.is_count) {
+			if (g.name != "weights" && o.save.depth != Depth::f32 && result.frames <= 65535)
+				part = part.cast(VIPS_FORMAT_USHORT);
 			return part.copy(vips::VImage::option()->set("interpretation", VIPS_INTERPRETATION_MULTIBAND));
+		}
 		if (part.format() != stored)
 			part = part.cast(stored);
 		if (alpha)
@@ -430,6 +446,8 @@ ReduceSpec reduce_spec_of(const RunOptions &o, int colour_bands)
 		throw_error(ExitCode::usage, "--save-rejects needs sigma-clip, winsorized or trimmed in --reduce");
 	if (o.mask_reduce && !o.mask)
 		throw_error(ExitCode::usage, "--mask-reduce needs --mask");
+	if (o.save_weights && o.merge == Merge::interpolate)
+		throw_error(ExitCode::usage, "--save-weights needs --merge drizzle or kernel (interpolate has no weights)");
 	if (o.band_rows < 0)
 		throw_error(ExitCode::usage, "--band-rows must be >= 0 (got {})", o.band_rows);
 	ReduceSpec spec;
@@ -442,6 +460,7 @@ ReduceSpec reduce_spec_of(const RunOptions &o, int colour_bands)
 	// --crop none marks uncovered pixels by an alpha band made from the count.
 	spec.coverage = o.save_coverage || o.crop == Crop::none;
 	spec.rejects = o.save_rejects;
+	spec.weights = o.save_weights;
 	return spec;
 }
 
@@ -457,7 +476,7 @@ MemoryPlan plan_for(const RunOptions &o, ReduceSpec spec, int frames, int thread
 	describe_reduction(spec, request);
 	request.scale = o.scale;
 	request.output_width = width;
-	const int bytes = o.save.depth == Depth::f32 ? 4 : o.save.depth == Depth::u8 ? 1 : 2;
+	const int bytes = o.save.depth == Depth::f32 || o.save_weights ? 4 : o.save.depth == Depth::u8 ? 1 : 2;
 	request.output_bytes_per_pixel = reduced_bands(spec) * std::max(bytes, 2);
 	if (o.sharpen.amount > 0 || o.sharpen.unsharp != 0)
 		request.fixed_bytes = sharpen_cache_bytes(width, static_cast<int>(spec.statistics.size()) * spec.colour_bands, threads);
@@ -467,7 +486,13 @@ MemoryPlan plan_for(const RunOptions &o, ReduceSpec spec, int frames, int thread
 // Bytes per sample of encode_reduced()'s image.
 int encoded_bytes(const RunOptions &o, int frames)
 {
-	return o.save.depth == Depth::f32 || frames > 65535 ? 4 : 2;
+	return encodes_float(o, frames) ? 4 : 2;
+}
+
+// Bytes per sample of a count (or weight sum) file.
+int count_bytes(const RunOptions &o, const BandGroup &g, int frames)
+{
+	return g.name == "weights" || o.save.depth == Depth::f32 || frames > 65535 ? 4 : 2;
 }
 
 // The disk a run needs, from the headers: outputs on the reference's grid (the largest frame's when the
@@ -494,7 +519,7 @@ Sizes sizes_of(const Inputs &in, const RunOptions &o, const ReduceSpec &spec)
 	for (const BandGroup *g : output_groups(groups, o)) {
 		s.outputs.push_back(g->name + ".tif");
 		const int bands = g->count + (o.crop == Crop::none && !g->is_count ? 1 : 0);
-		s.output_bytes += pixels * bands * (g->is_count ? encoded_bytes(o, frames) : stored);
+		s.output_bytes += pixels * bands * (g->is_count ? count_bytes(o, *g, frames) : stored);
 	}
 	s.spool_bytes = spool_bytes_of(in);
 	return s;
@@ -532,7 +557,7 @@ std::string run_key(const RunOptions &o, const Inputs &in)
 		{"linear", static_cast<int>(o.linear)}, {"crop", std::string(crop_name(o.crop))},
 		{"on-align-failure", o.on_align_failure == AlignFailure::skip ? "skip" : "fail"}, {"max-residual", o.max_residual},
 		{"tca", o.tca}, {"depth", static_cast<int>(o.save.depth)}, {"save-coverage", o.save_coverage},
-		{"save-rejects", o.save_rejects}, {"on-error", o.on_error == FrameErrors::skip ? "skip" : "fail"}};
+		{"save-rejects", o.save_rejects}, {"save-weights", o.save_weights}, {"on-error", o.on_error == FrameErrors::skip ? "skip" : "fail"}};
 	return key.dump();
 }
 
@@ -789,20 +814,25 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	result.plan = plan_for(o, spec, result.frames, threads, result.geometry.width);
 	progress.note(result.plan.describe());
 
-	// The kernel merge's robustness and flat areas, and the sharpening's regularisation, are in units of
-	// the frames' noise: measured on the reference's luminance (the mean of its colour bands).
+	// The kernel merge's and robust drizzle's robustness, the kernel's flat areas, and the sharpening's
+	// regularisation are in units of the frames' noise: measured on the reference's luminance (the mean
+	// of its colour bands).
 	double noise = 0;
-	if (o.merge == Merge::kernel || o.sharpen.amount > 0) {
+	if (measures_consensus(spec) || o.sharpen.amount > 0) {
 		const vips::VImage &r = prepared[result.reference];
 		const vips::VImage colour = ref.alpha ? r.extract_band(0, vips::VImage::option()->set("n", r.bands() - 1)) : r;
 		noise = measure_sharpness(colour.bandmean()).noise;
 		progress.note(fmt::format("frame noise {:.5f} (luminance of the reference frame)", noise));
 	}
-	if (o.merge == Merge::kernel) {
+	if (measures_consensus(spec))
 		spec.regression.noise = noise;
+	if (o.merge == Merge::kernel)
 		progress.note(fmt::format("kernel merge: detail {} px, stretch {}, denoise {}, robustness {}", spec.regression.detail,
 			spec.regression.stretch, spec.regression.denoise, spec.regression.robustness));
-	}
+	if (o.merge == Merge::drizzle)
+		progress.note(spec.regression.robustness > 0
+				? fmt::format("robust drizzle: pixfrac {}, robustness {}", o.pixfrac, spec.regression.robustness)
+				: fmt::format("drizzle: pixfrac {}, no robustness", o.pixfrac));
 
 	std::vector<double> weights(in.files.size(), 1.0);
 	if (weighted) {

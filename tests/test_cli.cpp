@@ -74,6 +74,7 @@ TEST_CASE("cli: bad input gives one line naming the file, the documented exit co
 		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--reduce", "mean", "--trim", "0.1"}, 1, "--trim"},
 		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--weight", "noise"}, 1, "--weight"},
 		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--save-rejects"}, 1, "--save-rejects"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--save-weights"}, 1, "--save-weights"},
 		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--transforms", (dir / "none.json").string()}, 2, "none.json"},
 		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--bogus"}, 1, "bogus"},
 		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--align", "bogus"}, 1, "--align"},

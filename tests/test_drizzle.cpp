@@ -1,13 +1,18 @@
 // Drizzle: the exact overlap of a drop with an output pixel against known areas, one frame's drops
-// against a brute-force version that measures each overlap by sampling, and the reducer's drizzle
-// against plain copies (the issue's targets on a synthetic burst: test_kernel_merge.cpp, "superresolution: ...").
+// against a brute-force version that measures each overlap by sampling, the reducer's drizzle
+// against plain copies, and --save-weights against weight sums known exactly. (The issue's targets on a
+// synthetic burst, robust drizzle against plain drizzle there and against a brute-force version:
+// test_kernel_merge.cpp; robust drizzle's ghosts: test_robust.cpp.)
 #include "stack_fixtures.hpp"
+#include "temp_dir.hpp"
 
 #include "src/reduce/drizzle.hpp"
 
+#include "superstack/error.hpp"
 #include "superstack/stack.hpp"
 
 #include <doctest/doctest.h>
+#include <fmt/core.h>
 
 #include <cmath>
 #include <random>
@@ -153,5 +158,73 @@ TEST_CASE("drizzle: pixfrac 1 on the identity copies the frames; a drop below a 
 		CHECK(uncovered == g2.width * g2.height);
 		CHECK(off < 1e-6);
 	}
+}
 
+TEST_CASE("--save-weights: weights.tif is the drizzle weight sum, known exactly for whole and shifted frames")
+{
+	// Three 40 x 30 RGB frames of one random scene: two on the reference, the third shifted by one
+	// frame pixel (its content too, so every frame agrees with the consensus: robustness 1).
+	TempDir dir("weights");
+	std::mt19937 rng(17);
+	const int w = 40, h = 30;
+	const MemoryFrame scene = random_frame(rng, w + 1, h, 3, false, 0, 0);
+	TransformSet set;
+	RunOptions o;
+	for (int i = 0; i < 3; i++) {
+		const int shift = i == 2 ? 1 : 0; // reference (x, y) -> frame (x + 1, y)
+		std::vector<float> pixels;
+		for (int y = 0; y < h; y++)
+			for (int x = 0; x < w; x++)
+				for (int b = 0; b < 3; b++)
+					pixels.push_back(scene.value(x + 1 - shift, y, b));
+		const std::string name = fmt::format("f{}.tif", i);
+		(image_from(pixels, w, h, 3, VIPS_FORMAT_FLOAT) * 65535.0).round(VIPS_OPERATION_ROUND_RINT).cast(VIPS_FORMAT_USHORT)
+			.copy(vips::VImage::option()->set("interpretation", VIPS_INTERPRETATION_RGB16))
+			.tiffsave((dir / name).c_str());
+		set.frames.push_back({name, Matrix3::translation(shift, 0)});
+		o.inputs.push_back((dir / name).string());
+	}
+	write_transforms(dir / "t.json", set);
+	o.transforms = dir / "t.json";
+	o.statistics = {Statistic::mean};
+	o.merge = Merge::drizzle;
+	o.normalize = Normalize::none;
+	o.linear = LinearLight::off;
+	o.save_weights = true;
+	NoProgress quiet;
+	// At scale 2 a frame pixel's drop at pixfrac 1 is exactly its 2 x 2 output pixels (weight 1 each);
+	// at pixfrac 0.5 it is one output pixel's area across the corner of four (0.25 each). The shifted
+	// frame does not reach the last reference column (output columns 78 and 79).
+	for (const double pixfrac : {1.0, 0.5}) {
+		CAPTURE(pixfrac);
+		o.pixfrac = pixfrac;
+		o.out_dir = dir / fmt::format("out{}", pixfrac);
+		run_stack(o, quiet);
+		const vips::VImage weights = vips::VImage::new_from_file((o.out_dir / "weights.tif").c_str());
+		REQUIRE(weights.format() == VIPS_FORMAT_FLOAT);
+		REQUIRE(weights.bands() == 1);
+		REQUIRE(weights.width() == 2 * w);
+		const std::vector<float> got = read_all(weights);
+		const double each = pixfrac * pixfrac;
+		double worst = 0;
+		for (int y = 0; y < 2 * h; y++)
+			for (int x = 0; x < 2 * w; x++)
+				worst = std::max(worst, std::abs(got[static_cast<std::size_t>(y) * 2 * w + x] - each * (x >= 2 * w - 2 ? 2 : 3)));
+		CHECK(worst < 1e-6);
+	}
+	// The other outputs do not change with --save-weights (16-bit: rounded the same way).
+	o.save_weights = false;
+	const fs::path with = o.out_dir;
+	o.out_dir = dir / "without";
+	run_stack(o, quiet);
+	const vips::VImage a = vips::VImage::new_from_file((with / "mean.tif").c_str());
+	const vips::VImage b = vips::VImage::new_from_file((o.out_dir / "mean.tif").c_str());
+	CHECK(a.format() == VIPS_FORMAT_USHORT);
+	CHECK(b.format() == VIPS_FORMAT_USHORT);
+	CHECK(read_all(a.cast(VIPS_FORMAT_FLOAT)) == read_all(b.cast(VIPS_FORMAT_FLOAT)));
+	CHECK_FALSE(fs::exists(o.out_dir / "weights.tif"));
+	// interpolate has no weights.
+	o.save_weights = true;
+	o.merge = Merge::interpolate;
+	CHECK_THROWS_AS(run_stack(o, quiet), Error);
 }

@@ -222,6 +222,7 @@ void check_bit_identical(const std::string &name, const std::vector<Statistic> &
 	const std::vector<Setting> settings{{1, 1ull << 30}, {2, 1ull << 30}, {4, 1ull << 30}, {2, tight.first}, {1, tight.second}};
 	std::vector<int> tiles;
 	std::vector<std::string> names;
+	bool weights = false;
 	for (std::size_t i = 0; i < settings.size(); i++) {
 		RunOptions o;
 		o.inputs = files;
@@ -234,6 +235,7 @@ void check_bit_identical(const std::string &name, const std::vector<Statistic> &
 		o.save_rejects = rejects;
 		if (configure)
 			configure(o, dir);
+		weights = o.save_weights;
 		NoProgress quiet;
 		const RunResult r = run_stack(o, quiet);
 		tiles.push_back(r.plan.tile);
@@ -243,7 +245,7 @@ void check_bit_identical(const std::string &name, const std::vector<Statistic> &
 			names.push_back("transforms.json"); // gains, sharpness and selection too
 		}
 	}
-	REQUIRE(names.size() == statistics.size() + 2 + (rejects ? 1 : 0));
+	REQUIRE(names.size() == statistics.size() + 2 + (rejects ? 1 : 0) + (weights ? 1 : 0));
 	// The settings really did change the tile size.
 	CHECK(*std::min_element(tiles.begin(), tiles.end()) < *std::max_element(tiles.begin(), tiles.end()));
 	for (std::size_t i = 1; i < settings.size(); i++)
@@ -272,10 +274,14 @@ TEST_CASE("run: the kernel merge, sharpened, is bit-identical across threads and
 		});
 }
 
-TEST_CASE("run: drizzle is bit-identical across threads and memory limits")
+TEST_CASE("run: robust drizzle and its weight sums are bit-identical across threads and memory limits")
 {
-	check_bit_identical("determinism-drizzle", {Statistic::mean, Statistic::median}, false, {8ull << 20, 3ull << 20},
-		[](RunOptions &o, const TempDir &) { o.merge = Merge::drizzle; });
+	check_bit_identical("determinism-drizzle", {Statistic::mean, Statistic::median}, false, {12ull << 20, 5ull << 20},
+		[](RunOptions &o, const TempDir &) {
+			o.merge = Merge::drizzle;
+			REQUIRE(o.regression.robustness > 0); // robust drizzle, the default
+			o.save_weights = true;
+		});
 }
 
 TEST_CASE("run: every statistic and the reject map are bit-identical across threads and memory limits")

@@ -49,7 +49,10 @@ bool rejects_samples(Statistic statistic);
 // mapped onto the grid and added to the output pixels they overlap by the area of overlap
 // (src/reduce/drizzle.hpp); the frame's sample at an output pixel is the overlap-weighted mean of its
 // drops there (when they weigh a tenth of a pixel or more), and `mean` is the drizzled mean, the sum of
-// value x overlap over all frames over the sum of overlaps. kernel: its own pixels are samples that
+// value x overlap x robustness over all frames over the sum of overlap x robustness. The robustness
+// is the kernel merge's (below; 1 everywhere with robustness 0, plain drizzle): a frame whose local
+// mean strays from the median of all frames' local means by more than the noise explains counts less
+// there, so a thing in a few frames leaves no ghost. kernel: its own pixels are samples that
 // each output pixel weighs by a steering kernel (narrow across edges, long along them, wide where
 // the image is flat) and by the frame's robustness there (how well its local mean agrees with the
 // median of all frames' local means); the frame's sample at an output pixel is its kernel-weighted
@@ -90,11 +93,19 @@ struct ReduceSpec {
 	RegressionOptions regression; // kernel: the kernel's shape, the robustness and the frames' noise
 	bool coverage = false;     // append the sample-count band
 	bool rejects = false;      // append the reject map: one band per rejecting statistic
+	bool weights = false;      // drizzle, kernel: append the merge's weight sum per pixel (see band_groups)
 	// 1 band uchar on the output grid (lazy): where it is non-zero and the reference frame covers the
 	// pixel, only the reference's sample counts (--mask-reduce: a moving subject from one frame).
 	std::optional<vips::VImage> reference_only;
 	MemoryPlan plan;
 };
+
+// The merge measures the frames' consensus (their local means' median) and each frame's robustness
+// against it: the kernel merge, and drizzle with a robustness above 0 (robust drizzle).
+inline bool measures_consensus(const ReduceSpec &spec)
+{
+	return spec.merge == Merge::kernel || (spec.merge == Merge::drizzle && spec.regression.robustness > 0);
+}
 
 // Throws Error(usage) for a kappa, iteration count or trim out of range.
 void check_clip_options(const ClipOptions &clip);
@@ -103,12 +114,14 @@ void check_regression_options(const RegressionOptions &options);
 
 // A group of the reduced image's bands, as one output file: `name`.tif.
 struct BandGroup {
-	std::string name;          // the statistic's name, "coverage" or "rejects"
+	std::string name;          // the statistic's name, "coverage", "rejects" or "weights"
 	int first = 0, count = 0;  // bands [first, first + count)
-	bool is_count = false;     // sample counts, not values in working units
+	bool is_count = false;     // counts or weight sums, not values in working units
 };
 
-// The reduced image's bands in order: statistics, then coverage, then rejects.
+// The reduced image's bands in order: statistics, then coverage, then rejects, then weights: the
+// merge's weight sum per output pixel (drizzle: the overlaps, in output pixel areas, times the frames'
+// robustness; kernel: the steering kernels' weights times the robustness).
 std::vector<BandGroup> band_groups(const ReduceSpec &spec);
 int reduced_bands(const ReduceSpec &spec);
 

@@ -67,6 +67,7 @@ struct RunOptions {
 	SaveOptions save;
 	bool save_coverage = false;
 	bool save_rejects = false;                  // rejects.tif: samples each rejecting statistic left out
+	bool save_weights = false;                  // weights.tif: the drizzle or kernel merge's weight sum (float)
 	std::optional<std::filesystem::path> work_dir; // default: a hidden folder in out_dir
 	FrameErrors on_error = FrameErrors::fail;   // a frame that fails to load or decode
 	Resume resume = Resume::off;                // reuse the work folder of an interrupted run (work.hpp)

@@ -43,6 +43,8 @@ examples:
   superstack run tripod/ -o out --align none           # frames already aligned
   superstack run big/*.tif -o out --depth float --compression zstd --threads 2
   superstack run burst/ -o out --reduce median,sigma-clip,winsorized --save-rejects  # no ghosts
+  superstack run burst/ -o out --merge drizzle --save-weights   # robust drizzle and its weight map
+  superstack run burst/ -o out --merge drizzle --robustness 0   # plain drizzle
   superstack run burst/ -o out --reduce sigma-clip --kappa 2.5 --iterations 3
   superstack run burst/ -o out --reduce trimmed --trim 0.25     # the mean of the middle half
   superstack run burst/ -o out --reduce weighted --weight sharpness  # sharper frames count more
@@ -312,7 +314,7 @@ struct RunFlags {
 			("merge", po::value(&merge)->default_value("interpolate"), "how frames reach the output grid: interpolate (resampled), drizzle (their own pixels, shrunk and dropped) or kernel (their own pixels, weighed by steering kernels and robustness)")
 			("pixfrac", po::value(&o.pixfrac)->default_value(0.5), "drizzle: the drop's side over the input pixel's, in (0, 1]")
 			("kernel-detail", po::value(&o.regression.detail)->default_value(RegressionOptions{}.detail), "kernel: the kernel's sd across edges, reference pixels")
-			("robustness", po::value(&o.regression.robustness)->default_value(RegressionOptions{}.robustness), "kernel: a frame counts fully within this many expected spreads of the consensus (0: off)")
+			("robustness", po::value(&o.regression.robustness)->default_value(RegressionOptions{}.robustness), "kernel, drizzle: a frame counts fully where its local mean is within this many expected spreads of the consensus, less beyond (0: off, plain drizzle)")
 			("sharpen", po::value(&sharpen)->default_value("none"), "undo part of the known blur (Wiener deconvolution, no overshoot): none, auto, or an amount (auto x it)")
 			("unsharp", po::value(&o.sharpen.unsharp)->default_value(0.0), "unsharp mask amount (0: none), after --sharpen")
 			("unsharp-sigma", po::value(&o.sharpen.unsharp_sigma)->default_value(1.0), "unsharp mask radius: Gaussian sigma, output pixels")
@@ -325,6 +327,7 @@ struct RunFlags {
 			("bigtiff", po::value(&bigtiff)->default_value("auto"), "BigTIFF: auto (above 3 GiB), yes, no")
 			("depth", po::value(&depth)->default_value("16"), "output samples: 16, 8 or float")
 			("save-coverage", po::bool_switch(&o.save_coverage), "also write coverage.tif: the number of frames behind each pixel")
+			("save-weights", po::bool_switch(&o.save_weights), "drizzle, kernel: also write weights.tif (32-bit float): the merge's weight sum per pixel")
 			("work-dir", po::value(&workdir), "folder for the work files: frame spool and bands (default: the output folder)")
 			("on-error", po::value(&on_error)->default_value(default_on_error), "a frame that fails to load or decode: skip it (named in a warning and the report) or fail")
 			("band-rows", po::value(&o.band_rows)->default_value(0), "rows per band of the reduction, the unit of work --resume keeps (0: at most 64 bands of at least 64 rows)");

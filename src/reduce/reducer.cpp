@@ -148,8 +148,12 @@ std::vector<BandGroup> band_groups(const ReduceSpec &spec)
 	if (spec.coverage)
 		groups.push_back({"coverage", band++, 1, true});
 	const auto rejecting = std::count_if(spec.statistics.begin(), spec.statistics.end(), rejects_samples);
-	if (spec.rejects && rejecting > 0)
+	if (spec.rejects && rejecting > 0) {
 		groups.push_back({"rejects", band, static_cast<int>(rejecting), true});
+		band += static_cast<int>(rejecting);
+	}
+	if (spec.weights && spec.merge != Merge::interpolate)
+		groups.push_back({"weights", band, 1, true});
 	return groups;
 }
 
@@ -186,11 +190,14 @@ void describe_reduction(const ReduceSpec &spec, BudgetRequest &request)
 	request.running_bytes_per_pixel = Running(spec.statistics).bytes_per_pixel(c) + (spec.reference_only ? 1 : 0);
 	if (spec.merge == Merge::drizzle)
 		request.running_bytes_per_pixel += 2 * 8 * (c + 1); // a frame's drops, and their sums over frames
-	if (spec.merge == Merge::kernel) {
-		// The weighted sums over frames, each pixel's steering kernel, and (over the tile and its apron)
-		// the consensus, its gradient and the robustness before its minimum filter.
-		request.running_bytes_per_pixel += 8 * (c + 1) + 8 * (5 + 2 * c) + static_cast<int>(sizeof(regression::Kernel)) + 6 * 4;
-		request.frame_bytes_per_pixel = 4 * 4; // per frame: its local mean, noise factor and variance, and its robustness
+	if (spec.merge == Merge::kernel) // the weighted sums over frames, their moments, each pixel's steering kernel
+		request.running_bytes_per_pixel += 8 * (c + 1) + 8 * (5 + 2 * c) + static_cast<int>(sizeof(regression::Kernel));
+	if (measures_consensus(spec)) {
+		// Over the tile and its apron: the consensus, its variance, the detail, its gradient and the
+		// robustness before its minimum filter; per frame, its local mean, noise factor and variance,
+		// and its robustness.
+		request.running_bytes_per_pixel += 6 * 4;
+		request.frame_bytes_per_pixel = 4 * 4;
 		request.apron = regression::kApron;
 	}
 	request.reduced_bands = reduced_bands(spec);
@@ -266,7 +273,7 @@ void *reducer_start(VipsImage *, void *a, void *)
 		seq->drop_values.resize(px * c);
 		seq->drop_weights.resize(px);
 	}
-	if (r->spec.merge == Merge::kernel) {
+	if (measures_consensus(r->spec)) {
 		const std::size_t side = static_cast<std::size_t>(r->spec.plan.tile) + 2 * regression::kApron;
 		const std::size_t ext = side * side, n = r->frames.size();
 		seq->local.resize(ext * n * 3);
@@ -277,6 +284,8 @@ void *reducer_start(VipsImage *, void *a, void *)
 		seq->detail.resize(ext);
 		seq->raw_robustness.resize(ext);
 		seq->robust.resize(px * n);
+	}
+	if (r->spec.merge == Merge::kernel) {
 		seq->steering.resize(px);
 		seq->moments.resize(px * (5 + 2 * c));
 	}
@@ -394,8 +403,9 @@ Rect frame_block(const StackFrame &frame, const Rect &area, double margin)
 constexpr double kMinDropWeight = 0.1;
 
 // Adds the samples of frame `index` in `tile`, drizzled: its own pixels whose drops can reach the tile
-// are read and dropped (drizzle.hpp); where the frame's drops weigh enough, their weighted mean is the
-// frame's sample.
+// are read and dropped (drizzle.hpp); their sums, times the frame's robustness at each pixel (robust
+// drizzle: s.robust, from measure_robustness()), go into the merge's sums; where the frame's drops
+// weigh enough, their weighted mean is the frame's sample.
 int accumulate_drizzled(const Reducer &r, std::size_t index, const Rect &tile, Sequence &s)
 {
 	const StackFrame &frame = r.frames[index];
@@ -422,14 +432,17 @@ int accumulate_drizzled(const Reducer &r, std::size_t index, const Rect &tile, S
 	drizzle::drop_block(b, r.frame_to_output[index], r.spec.pixfrac, tile, s.drop_values.data(), s.drop_weights.data());
 	const std::size_t plane = px * c;
 	const bool masked = r.spec.reference_only && !frame.reference;
+	const float *robust = measures_consensus(r.spec) ? &s.robust[index * px] : nullptr;
 	std::array<float, 16> v{};
 	for (std::size_t pixel = 0; pixel < px; pixel++) {
 		const double w = s.drop_weights[pixel];
 		if (!(w > 0) || (masked && s.reference_only[pixel]))
 			continue;
-		s.merge_weights[pixel] += w;
+		// Under --mask-reduce the reference alone makes the pixel: it counts whatever the consensus.
+		const double rho = !robust || (r.spec.reference_only && frame.reference && s.reference_only[pixel]) ? 1.0 : robust[pixel];
+		s.merge_weights[pixel] += rho * w;
 		for (int k = 0; k < c; k++) {
-			s.merge_values[pixel * c + k] += s.drop_values[pixel * c + k];
+			s.merge_values[pixel * c + k] += rho * s.drop_values[pixel * c + k];
 			v[k] = static_cast<float>(s.drop_values[pixel * c + k] / w);
 		}
 		if (w >= kMinDropWeight)
@@ -741,11 +754,17 @@ int kernel_samples(const Reducer &r, std::size_t index, const Rect &tile, Sequen
 	return 0;
 }
 
-// The kernel merge of one tile (the merge's sums and the samples of every frame).
-int merge_by_kernel(const Reducer &r, const Rect &tile, Sequence &s)
+// The tile grown by the apron the consensus needs, within the output.
+Rect consensus_area(const Reducer &r, const Rect &tile)
 {
 	const int a = regression::kApron;
-	const Rect ext = Rect{tile.left - a, tile.top - a, tile.width + 2 * a, tile.height + 2 * a}.intersect(r.spec.geometry.bounds());
+	return Rect{tile.left - a, tile.top - a, tile.width + 2 * a, tile.height + 2 * a}.intersect(r.spec.geometry.bounds());
+}
+
+// The first pass of the kernel merge and of robust drizzle: every frame's local mean over `ext` (the
+// tile and its apron), their consensus, and each frame's robustness at every tile pixel (s.robust).
+int measure_robustness(const Reducer &r, const Rect &tile, const Rect &ext, Sequence &s)
+{
 	for (std::size_t i = 0; i < r.frames.size(); i++) {
 		if (cancel_requested()) {
 			vips_error("superstack", "%s", "interrupted");
@@ -755,9 +774,18 @@ int merge_by_kernel(const Reducer &r, const Rect &tile, Sequence &s)
 			return -1;
 	}
 	build_consensus(r, ext, s);
-	build_steering(r, tile, ext, s);
 	for (std::size_t i = 0; i < r.frames.size(); i++)
 		frame_robustness(r, i, tile, ext, s);
+	return 0;
+}
+
+// The kernel merge of one tile (the merge's sums and the samples of every frame).
+int merge_by_kernel(const Reducer &r, const Rect &tile, Sequence &s)
+{
+	const Rect ext = consensus_area(r, tile);
+	if (measure_robustness(r, tile, ext, s))
+		return -1;
+	build_steering(r, tile, ext, s);
 	for (std::size_t i = 0; i < r.frames.size(); i++) {
 		if (cancel_requested()) {
 			vips_error("superstack", "%s", "interrupted");
@@ -811,13 +839,13 @@ void reduce_pixel(const Reducer &r, Sequence &s, std::size_t pixel, std::size_t 
 			kernels::Estimate e;
 			switch (r.spec.statistics[i]) {
 			case Statistic::mean:
-				// Drizzle: the drizzled mean. Kernel: the robust kernel regression (where every frame's
-				// robustness is 0, the mean of the frames' samples).
+				// Drizzle: the (robust) drizzled mean. Kernel: the robust kernel regression. Where every
+				// frame's robustness is 0, the mean of the frames' samples.
 				if (r.spec.merge == Merge::kernel)
 					e.value = static_cast<float>(kernel_mean(r, s, pixel, b));
 				else
 					e.value = static_cast<float>(r.spec.merge == Merge::interpolate ? kernels::mean_of(s.sums[at], count)
-							: kernels::weighted_mean_of(s.merge_values[at], s.merge_weights[pixel], 0.0, 0));
+							: kernels::weighted_mean_of(s.merge_values[at], s.merge_weights[pixel], s.sums[at], count));
 				break;
 			case Statistic::weighted:
 				e.value = static_cast<float>(kernels::weighted_mean_of(s.weighted_sums[at], s.weight_sums[pixel], s.sums[at], count));
@@ -851,6 +879,8 @@ void write_tile(const Reducer &r, const Rect &tile, Sequence &s, VipsRegion *out
 			if (r.spec.coverage)
 				*after++ = static_cast<float>(s.counts[pixel]);
 			reduce_pixel(r, s, pixel, plane, q, after);
+			if (r.spec.weights && r.spec.merge != Merge::interpolate)
+				after[r.rejecting] = static_cast<float>(s.merge_weights[pixel]);
 			// Drizzle or kernel with too few frames for the scale: no frame's weights are enough here
 			// for a sample, yet some reach it: every statistic takes the merged mean.
 			if (r.spec.merge != Merge::interpolate && s.counts[pixel] == 0 && s.merge_weights[pixel] > 0)
@@ -905,6 +935,8 @@ int reducer_generate(VipsRegion *out, void *seq, void *a, void *, gboolean *)
 			write_tile(*r, tile, *s, out);
 			continue;
 		}
+		if (r->spec.merge == Merge::drizzle && measures_consensus(r->spec) && measure_robustness(*r, tile, consensus_area(*r, tile), *s))
+			return -1;
 		for (std::size_t i = 0; i < r->frames.size(); i++) {
 			if (cancel_requested()) {
 				vips_error("superstack", "%s", "interrupted");
@@ -968,8 +1000,9 @@ vips::VImage reduce_stack(std::vector<StackFrame> frames, const ReduceSpec &spec
 	const bool drizzled = spec.merge != Merge::interpolate; // reads the frames' own pixels
 	if (spec.merge == Merge::drizzle && !(spec.pixfrac > 0 && spec.pixfrac <= 1))
 		throw_error(ExitCode::usage, "--pixfrac must be in (0, 1] (got {})", spec.pixfrac);
-	if (spec.merge == Merge::kernel) {
+	if (measures_consensus(spec))
 		check_regression_options(spec.regression);
+	if (spec.merge == Merge::kernel) {
 		const RegressionOptions &o = spec.regression;
 		reducer->kernel_reach = 3 * o.detail * std::max({1.0, o.stretch, o.denoise});
 	}
