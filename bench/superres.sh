@@ -117,8 +117,8 @@ measure() {
   local lb la rc=0 score=; lb=$(cut -d' ' -f1 /proc/loadavg)
   /usr/bin/time -v -o "$LOGS/$slug.time" "$@" >"$LOGS/$slug.log" 2>&1 || rc=$?
   la=$(cut -d' ' -f1 /proc/loadavg)
-  if ((rc == 0)) && [ -n "$result" ]; then
-    score=$("$SS" score "$result" "$truth" --crop 16 --json)
+  if ((rc == 0)); then
+    [ -z "$result" ] || score=$("$SS" score "$result" "$truth" --crop 16 --json)
   else
     note="${note:+$note; }$(grep -v '^\s*$' "$LOGS/$slug.log" | tail -1 | tr '\t|' '  ' | cut -c1-200)"
   fi
