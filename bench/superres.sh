@@ -47,7 +47,7 @@ while (($#)); do
     --load-wait) LOAD_WAIT=$2; shift ;;
     --gallery-size) GALLERY_SIZE=$2; shift ;;
     --report-only) RUN=0 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "superres.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
