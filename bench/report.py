@@ -204,9 +204,10 @@ def render(a):
         with open(notes) as f:
             md.append(f.read().rstrip("\n"))
         md.append("")
-    # The alignment and robust-statistics benchmarks (bench/align.sh, bench/robust.sh) write their
+    # The alignment, robust-statistics and superresolution benchmarks (bench/align.sh, robust.sh,
+    # superres.sh) write their
     # own tables beside this script.
-    for extra in ("align-results.md", "robust-results.md"):
+    for extra in ("align-results.md", "robust-results.md", "superres-results.md"):
         path = os.path.join(os.path.dirname(os.path.abspath(__file__)), extra)
         if os.path.exists(path):
             with open(path) as f:

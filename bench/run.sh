@@ -48,6 +48,8 @@ skip() { [[ ",$SKIP," == *",$1,"* ]]; }
 
 # --- 1. what we need ------------------------------------------------------------------------
 bash "$REPO/scripts/install-missing.sh" imagemagick libvips-tools time
+# shellcheck source=bench/common.sh
+source "$BENCH/common.sh"
 [ -x "$SS" ] || bash "$REPO/scripts/setup.sh"
 IM=/usr/bin/convert                  # the real ImageMagick 6, not a stand-in earlier in PATH
 
@@ -72,13 +74,8 @@ cat >"$WORK/im/policy.xml" <<'EOF'
 EOF
 
 {
-  echo "CPU: $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) cores visible)"
-  echo "RAM: $(free -g | awk '/^Mem:/{print $2}') GiB ($(awk '/MemTotal/{printf "%.1f", $2/1048576}' /proc/meminfo) GiB MemTotal), no swap: $(awk '/SwapTotal/{print ($2==0)?"yes":"no"}' /proc/meminfo)"
-  echo "Kernel: $(uname -r); Debian $(cat /etc/debian_version)"
-  echo "libvips: $(vips --version); ImageMagick: $($IM -version | sed -n '1s/^Version: //p')"
-  echo "superstack: $("$SS" --version) at git commit $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- src include meson.build 2>/dev/null || echo ' (with uncommitted changes in src/include)')"
-  echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "Work folder: $WORK on $(df -h --output=source,fstype "$WORK" | tail -1 | tr -s ' ')"
+  machine_facts "$WORK"
+  echo "ImageMagick: $($IM -version | sed -n '1s/^Version: //p')"
 } >"$MACHINE"
 
 render() { python3 "$BENCH/report.py" render "$TSV" "$MACHINE" "$CMDS" "$RESULTS" "$BENCH/notes.md"; }
