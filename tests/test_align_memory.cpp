@@ -55,7 +55,8 @@ TEST_CASE("aligning a 16000 x 16000 frame to a small reference stays within --me
 		{"ref32x24.tif", "huge.tif: left out, cannot be aligned: the reference (32x24) has no textured patch"},
 		{"ref640x480.tif", "aligned huge.tif: "},
 	};
-	for (const auto &[reference, expected] : cases) {
+	for (const auto &c : cases) {
+		const std::string reference = c.first, expected = c.second; // clang 14 cannot CAPTURE a structured binding
 		CAPTURE(reference);
 		const auto out = dir / fmt::format("out-{}", reference);
 		const ProcessResult r = run_superstack({"run", (dir / reference).string(), (dir / "huge.tif").string(), "-o",
