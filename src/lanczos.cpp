@@ -116,12 +116,7 @@ void interpolate_vector(float *q, const float *p, std::size_t line, const std::a
 		} else {
 			v4 before;
 			__builtin_memcpy(&before, row + (kTaps - 1) * Bands - 1, sizeof(v4));
-#if defined(__clang__) // the sanitizer and fuzz build
-			last = __builtin_shufflevector(before, before, 1, 2, 3, 0);
-#else
-			typedef int v4i __attribute__((vector_size(16)));
-			last = __builtin_shuffle(before, v4i{1, 2, 3, 0});
-#endif
+			last = __builtin_shufflevector(before, before, 1, 2, 3, 0); // gcc >= 12 and clang
 		}
 		h += wx[kTaps - 1] * last;
 		sum += wy[j] * h;

@@ -65,6 +65,19 @@ bool encodes_float(const RunOptions &o, int frames)
 	return o.save.depth == Depth::f32 || frames > 65535 || o.save_weights;
 }
 
+// The merge's weight sums: the one band group with a fraction that is not a statistic.
+bool is_weights(const BandGroup &g)
+{
+	return g.name == "weights";
+}
+
+// Whether a count group's file is float: weight sums always, counts with float outputs or past 16 bits
+// (else 16-bit).
+bool count_is_float(const RunOptions &o, const BandGroup &g, int frames)
+{
+	return is_weights(g) || o.save.depth == Depth::f32 || frames > 65535;
+}
+
 // The reduced image as the band files hold it and the outputs are cut from: every band group in one
 // image, statistics scaled to the stored range (encoded back by the sRGB curve when `linear`) and
 // rounded unless stored as float, counts and weight sums as they are, in one format that holds them
@@ -92,7 +105,7 @@ vips::VImage encode_reduced(const vips::VImage &reduced, const RunOptions &o, co
 	if (o.save.depth != Depth::f32) {
 		// Rounded here, so that cast() (here or when saved) clamps and never wraps or truncates; the
 		// weight sums (the last band group, when there) keep their fraction.
-		const int weights = !groups.empty() && groups.back().name == "weights" ? 1 : 0;
+		const int weights = !groups.empty() && is_weights(groups.back()) ? 1 : 0;
 		const vips::VImage rounded = (weights ? encoded.extract_band(0, vips::VImage::option()->set("n", encoded.bands() - 1)) : encoded)
 						     .round(VIPS_OPERATION_ROUND_RINT);
 		encoded = weights ? rounded.bandjoin(encoded.extract_band(encoded.bands() - 1)) : rounded;
@@ -129,7 +142,7 @@ void write_outputs(const vips::VImage &combined, const RunOptions &o, const std:
 	auto part_of = [&](const BandGroup &g) {
 		vips::VImage part = combined.extract_band(g.first, vips::VImage::option()->set("n", g.count));
 		if (g.is_count) {
-			if (g.name != "weights" && o.save.depth != Depth::f32 && result.frames <= 65535)
+			if (!count_is_float(o, g, result.frames))
 				part = part.cast(VIPS_FORMAT_USHORT);
 			return part.copy(vips::VImage::option()->set("interpretation", VIPS_INTERPRETATION_MULTIBAND));
 		}
@@ -492,7 +505,7 @@ int encoded_bytes(const RunOptions &o, int frames)
 // Bytes per sample of a count (or weight sum) file.
 int count_bytes(const RunOptions &o, const BandGroup &g, int frames)
 {
-	return g.name == "weights" || o.save.depth == Depth::f32 || frames > 65535 ? 4 : 2;
+	return count_is_float(o, g, frames) ? 4 : 2;
 }
 
 // The disk a run needs, from the headers: outputs on the reference's grid (the largest frame's when the
