@@ -115,15 +115,34 @@ Matrix3 parse_matrix(const json &value, const std::string &where)
 				throw_error(ExitCode::bad_input, "{}: \"matrix\"[{}][{}] is not finite", where, i, j);
 		}
 	}
-	Matrix3 m(rows);
-	if (std::abs(m(2, 2)) < 1e-300)
+	const Matrix3 given(rows);
+	if (std::abs(given(2, 2)) < 1e-300)
 		throw_error(ExitCode::bad_input, "{}: \"matrix\"[2][2] must not be 0", where);
+	// Normalising can overflow ([[1e300,..],..,[..,1e-249]]), and the warp converts mapped coordinates
+	// to integers: every entry of the matrix and of its inverse must stay well inside a pixel range.
+	const auto plausible = [](const Matrix3 &a) {
+		for (const auto &row : a.rows())
+			for (double v : row)
+				if (!(std::abs(v) <= 1e8))
+					return false;
+		return true;
+	};
+	const auto implausible = [&] {
+		throw_error(ExitCode::bad_input, "{}: \"matrix\" is implausible (an entry of it or its inverse beyond 1e8)",
+			where);
+	};
+	const Matrix3 m = given.normalised();
+	if (!plausible(m))
+		implausible();
+	Matrix3 inverse;
 	try {
-		m.inverse();
+		inverse = m.inverse();
 	} catch (const Error &) {
 		throw_error(ExitCode::bad_input, "{}: \"matrix\" is singular", where);
 	}
-	return m.normalised();
+	if (!plausible(inverse))
+		implausible();
+	return m;
 }
 
 } // namespace

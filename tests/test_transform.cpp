@@ -80,6 +80,11 @@ TEST_CASE("transforms file: round trip, lookup by file name, and one-line errors
 	expect_error(R"({"version": 1, "frames": [{"file": "a", "matrix": [[1,0,0],[0,1,0]]}]})", "3 rows");
 	expect_error(R"({"version": 1, "frames": [{"file": "a", "matrix": [[1,0,0],[0,1,"x"],[0,0,1]]}]})", "not a number");
 	expect_error(R"({"version": 1, "frames": [{"file": "a", "matrix": [[1,2,0],[2,4,0],[0,0,1]]}]})", "singular");
+	// Found by the fuzzer: each entry finite, but normalising by [2][2] = 1e-249 overflows to inf.
+	expect_error(R"({"version": 1, "frames": [{"file": "a", "matrix": [[1e300,0,0],[0,1,0],[0,0,1e-249]]}]})",
+		"implausible");
+	expect_error(R"({"version": 1, "frames": [{"file": "a", "matrix": [[1e-9,0,0],[0,1e-9,0],[0,0,1]]}]})",
+		"implausible");
 	expect_error(R"({"version": 1, "reference": 3, "frames": [{"file": "a", "matrix": [[1,0,0],[0,1,0],[0,0,1]]}]})",
 		"reference");
 	expect_error(R"({"version": 1, "frames": [{"file": "a", "matrix": [[1,0,0],[0,1,0],[0,0,1]]}], "tca": {"red": [[1,0,0],[0,1,0],[0,0,1]]}})",
