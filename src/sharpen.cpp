@@ -107,13 +107,19 @@ vips::VImage sharpen_values(const vips::VImage &image, int bands, const MergeBlu
 {
 	if (!o.active() || bands <= 0)
 		return image;
-	vips::VImage values = image.extract_band(0, vips::VImage::option()->set("n", bands));
-	if (o.amount > 0 || o.unsharp != 0)
-		values = values.tilecache(vips::VImage::option()
-				->set("tile_width", kCacheTile)
-				->set("tile_height", kCacheTile)
-				->set("max_tiles", sharpen_cache_tiles(image.width(), threads))
-				->set("threaded", true));
+	// Every band goes through the cache, the counts too: a band read around it would compute the
+	// reduction a second time. Persistent: the run writes the output in bands, each its own
+	// evaluation, and libvips empties a cache when an evaluation ends; every band would then compute
+	// again the rows its apron shares with the next (3.85x the reduction's pixels with 64-row bands).
+	const vips::VImage cached = o.amount > 0 || o.unsharp != 0
+		? image.tilecache(vips::VImage::option()
+				  ->set("tile_width", kCacheTile)
+				  ->set("tile_height", kCacheTile)
+				  ->set("max_tiles", sharpen_cache_tiles(image.width(), threads))
+				  ->set("threaded", true)
+				  ->set("persistent", true))
+		: image;
+	vips::VImage values = cached.extract_band(0, vips::VImage::option()->set("n", bands));
 	if (o.amount > 0) {
 		const std::vector<double> k = deconvolution_kernel(blur, noise, o.amount);
 		const int side = 2 * kDeconvolutionRadius + 1;
@@ -131,7 +137,7 @@ vips::VImage sharpen_values(const vips::VImage &image, int bands, const MergeBlu
 		values = values * o.brightness;
 	values = values.cast(VIPS_FORMAT_FLOAT);
 	return bands == image.bands() ? values
-				      : values.bandjoin(image.extract_band(bands, vips::VImage::option()->set("n", image.bands() - bands)));
+				      : values.bandjoin(cached.extract_band(bands, vips::VImage::option()->set("n", image.bands() - bands)));
 }
 
 } // namespace superstack

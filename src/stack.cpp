@@ -492,7 +492,7 @@ MemoryPlan plan_for(const RunOptions &o, ReduceSpec spec, int frames, int thread
 	const int bytes = o.save.depth == Depth::f32 || o.save_weights ? 4 : o.save.depth == Depth::u8 ? 1 : 2;
 	request.output_bytes_per_pixel = reduced_bands(spec) * std::max(bytes, 2);
 	if (o.sharpen.amount > 0 || o.sharpen.unsharp != 0)
-		request.fixed_bytes = sharpen_cache_bytes(width, static_cast<int>(spec.statistics.size()) * spec.colour_bands, threads);
+		request.fixed_bytes = sharpen_cache_bytes(width, reduced_bands(spec), threads);
 	return plan_memory(request);
 }
 
@@ -877,6 +877,7 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 
 	spec.geometry = result.geometry;
 	spec.plan = result.plan;
+	spec.computed_pixels = std::make_shared<std::atomic<std::uint64_t>>(0);
 	if (o.mask_reduce)
 		spec.reference_only = warp_to_output(*mask, output_to_frame(Matrix3::identity(), result.geometry), result.geometry,
 			Kernel::nearest).cast(VIPS_FORMAT_UCHAR);
@@ -916,6 +917,7 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	}
 	if (result.bands_reused > 0)
 		progress.note(fmt::format("resumed: {} of {} bands were finished already", result.bands_reused, result.bands));
+	result.computed_pixels = *spec.computed_pixels;
 	const vips::VImage combined = assemble_bands(band_files, bands, encoded.width(), encoded.bands(), encoded.format());
 	write_outputs(combined, o, groups, o.crop == Crop::none, reference_image, progress, result);
 	result.report = o.out_dir / "transforms.json";

@@ -26,6 +26,9 @@
 
 #include <vips/vips8>
 
+#include <atomic>
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -98,6 +101,9 @@ struct ReduceSpec {
 	// pixel, only the reference's sample counts (--mask-reduce: a moving subject from one frame).
 	std::optional<vips::VImage> reference_only;
 	MemoryPlan plan;
+	// When set, the reducer adds the output pixels it computes (a pixel computed twice counts twice):
+	// what proves that nothing downstream makes it compute the reduction again.
+	std::shared_ptr<std::atomic<std::uint64_t>> computed_pixels;
 };
 
 // The merge measures the frames' consensus (their local means' median) and each frame's robustness

@@ -50,9 +50,10 @@ std::vector<double> deconvolution_kernel(const MergeBlur &blur, double noise, do
 
 // The first `bands` bands of `image` (float, working units) finished as `options` says; the others
 // (counts) pass through. Lazy. The deconvolution and the range limit both read a neighbourhood, so
-// the values pass through a tile cache of three rows of kCacheTile tiles across the image (the rows
-// a strip of output and its aprons touch): the reduction is computed once, never per consumer or
-// per apron. Its size, for the memory plan: sharpen_cache_bytes().
+// the whole image passes through a persistent tile cache of three rows of kCacheTile tiles across
+// it (the rows a strip of output and its aprons touch): the reduction is computed once, never per
+// consumer, per apron or per output band. Its size, for the memory plan: sharpen_cache_bytes(),
+// with every band of the image.
 inline constexpr int kCacheTile = 128;
 int sharpen_cache_tiles(int width, int threads);
 std::uint64_t sharpen_cache_bytes(int width, int bands, int threads);

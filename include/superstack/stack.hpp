@@ -98,6 +98,7 @@ struct RunResult {
 	int bands = 0;                              // bands of the reduction
 	int bands_reused = 0;                       // of them, finished by an earlier, interrupted run
 	int alignments_reused = 0;                  // frame alignments saved by an earlier run
+	std::uint64_t computed_pixels = 0;          // output pixels the reducer computed (twice counts twice)
 };
 
 RunResult run_stack(const RunOptions &options, Progress &progress);

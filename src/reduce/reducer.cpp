@@ -913,6 +913,8 @@ int reducer_generate(VipsRegion *out, void *seq, void *a, void *, gboolean *)
 	const auto *r = static_cast<const Reducer *>(a);
 	auto *s = static_cast<Sequence *>(seq);
 	const Rect valid{out->valid.left, out->valid.top, out->valid.width, out->valid.height};
+	if (r->spec.computed_pixels)
+		*r->spec.computed_pixels += static_cast<std::uint64_t>(valid.width) * valid.height;
 	for (const Rect &tile : r->spec.plan.tiles(valid)) {
 		const std::size_t px = static_cast<std::size_t>(tile.width) * tile.height;
 		std::fill_n(s->counts.begin(), px, 0u);
