@@ -1,6 +1,7 @@
 // Crop: the largest rectangle every frame covers against a brute-force search on the pixel grid, the
 // union's bounds likewise, and runs in each mode (sizes, alpha where nothing covers, coverage).
 #include "stack_fixtures.hpp"
+#include "synth_fixtures.hpp"
 #include "temp_dir.hpp"
 
 #include "superstack/crop.hpp"
@@ -116,11 +117,7 @@ TEST_CASE("crop: runs in every mode -- sizes, full coverage for common, alpha ex
 	s.out_dir = dir / "burst";
 	const SynthResult burst = synthesize(s, quiet);
 	auto run = [&](Crop crop) {
-		RunOptions o;
-		for (const auto &f : burst.frames)
-			o.inputs.push_back(f.string());
-		o.out_dir = dir / fmt::format("out-{}", crop_name(crop));
-		o.transforms = burst.transforms;
+		RunOptions o = burst_run_options(burst, dir / fmt::format("out-{}", crop_name(crop)));
 		o.statistics = {Statistic::mean, Statistic::median};
 		o.save_coverage = true;
 		o.crop = crop;

@@ -1,6 +1,7 @@
 // End to end: synth -> run (true transforms) -> score. The stack must beat the single-frame lanczos3
 // upscale of the reference by the margins measured when this test was written (less a small margin),
 // so a regression fails. Also: the reference's ICC profile, XMP and EXIF reach the outputs.
+#include "synth_fixtures.hpp"
 #include "temp_dir.hpp"
 
 #include "superstack/score.hpp"
@@ -27,11 +28,7 @@ struct Gains {
 Gains stack_and_score(const SynthResult &burst, const fs::path &out, Merge merge = Merge::interpolate)
 {
 	NoProgress quiet;
-	RunOptions o;
-	for (const auto &f : burst.frames)
-		o.inputs.push_back(f.string());
-	o.out_dir = out / "stack";
-	o.transforms = burst.transforms;
+	RunOptions o = burst_run_options(burst, out / "stack");
 	o.merge = merge;
 	run_stack(o, quiet);
 	RunOptions one;

@@ -1,5 +1,6 @@
 // Exposure normalization: the robust estimator against known gains and offsets through outliers, and a
 // burst whose frames vary by +-30% in exposure stacking as well as the same burst without the variation.
+#include "synth_fixtures.hpp"
 #include "temp_dir.hpp"
 
 #include "superstack/exposure.hpp"
@@ -113,11 +114,7 @@ TEST_CASE("exposure: frames varying by +-30% stack within 0.2 dB of the same bur
 	CHECK(highest > 1.2);
 
 	auto stack = [&](const SynthResult &burst, Normalize normalize, const std::string &name) {
-		RunOptions o;
-		for (const auto &f : burst.frames)
-			o.inputs.push_back(f.string());
-		o.out_dir = dir / name;
-		o.transforms = burst.transforms;
+		RunOptions o = burst_run_options(burst, dir / name);
 		o.statistics = {Statistic::mean};
 		o.normalize = normalize;
 		const RunResult r = run_stack(o, quiet);

@@ -2,6 +2,7 @@
 // (and robust drizzle, which shares its consensus) against brute-force versions over whole images,
 // and the issue's targets on a synthetic burst.
 #include "stack_fixtures.hpp"
+#include "synth_fixtures.hpp"
 #include "temp_dir.hpp"
 
 #include "src/reduce/drizzle.hpp"
@@ -542,11 +543,7 @@ TEST_CASE("sharpen: the reduction is computed once per output pixel, whatever th
 	s.noise = 0.01;
 	const SynthResult burst = synthesize(s, quiet);
 	auto run = [&](const std::string &name, int band_rows, int threads, double amount) {
-		RunOptions o;
-		for (const auto &f : burst.frames)
-			o.inputs.push_back(f.string());
-		o.out_dir = dir / name;
-		o.transforms = burst.transforms;
+		RunOptions o = burst_run_options(burst, dir / name);
 		o.statistics = {Statistic::mean, Statistic::median};
 		o.crop = Crop::none; // an alpha band made from the count band: a band beside the values
 		o.sharpen.amount = amount;
@@ -580,11 +577,7 @@ TEST_CASE("superresolution: on the chart at noise 1%, drizzle and kernel beat in
 	s.seed = 3;
 	const SynthResult burst = synthesize(s, quiet);
 	auto psnr = [&](const std::string &name, Statistic statistic, const std::function<void(RunOptions &)> &configure) {
-		RunOptions o;
-		for (const auto &f : burst.frames)
-			o.inputs.push_back(f.string());
-		o.out_dir = dir / name;
-		o.transforms = burst.transforms;
+		RunOptions o = burst_run_options(burst, dir / name);
 		o.statistics = {statistic};
 		configure(o);
 		run_stack(o, quiet);

@@ -8,6 +8,7 @@
 // sqrt(N) sample standard deviations from the median of N, so sigma-clip at kappa 3 cannot reject
 // anything among 8 or fewer. Weights: frames four times noisier count for 1/16.
 #include "stack_fixtures.hpp"
+#include "synth_fixtures.hpp"
 #include "temp_dir.hpp"
 
 #include "superstack/score.hpp"
@@ -131,11 +132,7 @@ Ghosts measure_ghosts(const TempDir &dir, const SynthResult &clean, const SynthO
 	NoProgress quiet;
 	const SynthResult moving = synthesize(moving_options, quiet);
 	auto stack = [&](const SynthResult &burst, const fs::path &out) {
-		RunOptions o;
-		for (const auto &f : burst.frames)
-			o.inputs.push_back(f.string());
-		o.out_dir = out;
-		o.transforms = burst.transforms;
+		RunOptions o = burst_run_options(burst, out);
 		o.statistics = statistics;
 		o.clip = clip;
 		o.merge = merge;
