@@ -77,6 +77,8 @@ TEST_CASE("cli: bad input gives one line naming the file, the documented exit co
 		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--save-weights"}, 1, "--save-weights"},
 		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--transforms", (dir / "none.json").string()}, 2, "none.json"},
 		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--bogus"}, 1, "bogus"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--merge", "kernel", "--kernel-denoise", "0.5"}, 1, "--kernel-denoise"},
+		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--merge", "kernel", "--kernel-detail", "5"}, 1, "--kernel-detail"},
 		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--align", "bogus"}, 1, "--align"},
 		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--on-align-failure", "maybe"}, 1, "--on-align-failure"},
 		{{"run", (dir / "good1.tif").string(), "-o", out.string(), "--max-residual", "0"}, 1, "--max-residual"},

@@ -127,8 +127,10 @@ void check_regression_options(const RegressionOptions &o)
 	auto positive = [](double v) { return v > 0 && std::isfinite(v); };
 	if (!positive(o.detail) || o.detail > 4)
 		throw_error(ExitCode::usage, "--kernel-detail must be in (0, 4] reference pixels (got {})", o.detail);
-	if (!(o.stretch >= 1 && o.stretch <= 8) || !(o.denoise >= 1 && o.denoise <= 8))
-		throw_error(ExitCode::usage, "the kernel's stretch and denoise factors must be in [1, 8] (got {}, {})", o.stretch, o.denoise);
+	if (!(o.denoise >= 1 && o.denoise <= 8))
+		throw_error(ExitCode::usage, "--kernel-denoise must be in [1, 8] (got {})", o.denoise);
+	if (!(o.stretch >= 1 && o.stretch <= 8))
+		throw_error(ExitCode::usage, "the kernel's stretch must be in [1, 8] (got {})", o.stretch);
 	if (!(o.flat_snr >= 0 && o.edge_snr > o.flat_snr && std::isfinite(o.edge_snr)))
 		throw_error(ExitCode::usage, "the kernel's flat and edge thresholds must have 0 <= flat < edge (got {}, {})", o.flat_snr, o.edge_snr);
 	if (!(o.robustness >= 0 && std::isfinite(o.robustness)))
