@@ -1,4 +1,4 @@
-// bands -- one band computed into a raw file (libvips' rawsave of a crop), bands joined back by arrayjoin.
+// bands -- one band computed into a raw file (libvips' rawsave of a crop), the band files read back as one image.
 #include "superstack/bands.hpp"
 
 #include "superstack/cancel.hpp"
@@ -66,29 +66,19 @@ vips::VImage assemble_bands(const std::vector<fs::path> &files, const std::vecto
 {
 	if (files.empty() || files.size() != bands.size())
 		throw_error(ExitCode::processing, "assemble_bands: {} files for {} bands", files.size(), bands.size());
-	std::vector<VipsImage *> parts;
-	std::vector<vips::VImage> keep;
+	std::vector<RawPart> parts;
 	for (std::size_t i = 0; i < files.size(); i++) {
+		if (bands[i].top != (i ? bands[i - 1].bottom() : 0))
+			throw_error(ExitCode::processing, "assemble_bands: band {} starts at row {}, not {}", i, bands[i].top,
+				i ? bands[i - 1].bottom() : 0);
 		const std::uintmax_t expected = static_cast<std::uintmax_t>(width) * bands[i].height * image_bands *
 			vips_format_sizeof(format);
 		std::error_code ec;
 		if (fs::file_size(files[i], ec) != expected || ec)
 			throw_error(ExitCode::processing, "{}: band file is not {} bytes", files[i].string(), expected);
-		keep.push_back(open_raw_file(files[i], width, bands[i].height, image_bands, format, VIPS_INTERPRETATION_MULTIBAND));
-		parts.push_back(keep.back().get_image());
+		parts.push_back({files[i], bands[i].height});
 	}
-	if (parts.size() == 1)
-		return keep.front();
-	// arrayjoin places every part in a cell of the tallest part's height: bands of equal height but the
-	// last (split_into_bands) land at their rows, and the last one's cell is cropped to its height.
-	for (std::size_t i = 0; i + 1 < bands.size(); i++)
-		if (bands[i].height != bands.front().height || bands[i + 1].top != bands[i].bottom())
-			throw_error(ExitCode::processing, "assemble_bands: band {} is not {} rows at row {}", i, bands.front().height,
-				bands.front().height * i);
-	VipsImage *joined = nullptr;
-	if (vips_arrayjoin(parts.data(), &joined, static_cast<int>(parts.size()), "across", 1, nullptr))
-		vips_check(-1, ExitCode::processing, "assembling the bands");
-	return vips::VImage(joined, vips::STEAL).crop(0, 0, width, bands.back().bottom());
+	return open_raw_files(parts, width, image_bands, format, VIPS_INTERPRETATION_MULTIBAND);
 }
 
 } // namespace superstack

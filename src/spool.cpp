@@ -18,8 +18,10 @@ namespace superstack {
 
 namespace {
 
+// Raw files stacked top to bottom: part i holds image rows [tops[i], tops[i + 1]).
 struct RawFile {
-	std::string path;
+	std::vector<std::string> paths;
+	std::vector<int> tops; // one more than paths: the last is the image's height
 	std::size_t row_bytes = 0;
 	std::size_t pixel_bytes = 0;
 };
@@ -44,22 +46,28 @@ int raw_generate(VipsRegion *out, void * /*seq*/, void *a, void * /*b*/, gboolea
 {
 	const auto *file = static_cast<const RawFile *>(a);
 	const VipsRect &r = out->valid;
-	int fd = open(file->path.c_str(), O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		vips_error("superstack", "%s: %s", file->path.c_str(), std::strerror(errno));
-		return -1;
-	}
 	const std::size_t span = static_cast<std::size_t>(r.width) * file->pixel_bytes;
-	for (int y = r.top; y < r.top + r.height; y++) {
-		const off_t offset = static_cast<off_t>(y) * static_cast<off_t>(file->row_bytes) +
-			static_cast<off_t>(r.left) * static_cast<off_t>(file->pixel_bytes);
-		if (!read_fully(fd, VIPS_REGION_ADDR(out, r.left, y), span, offset)) {
-			vips_error("superstack", "%s: short read at row %d", file->path.c_str(), y);
-			close(fd);
+	// The parts the rows span, each opened for its rows only.
+	for (int y = r.top; y < r.top + r.height;) {
+		const auto part = static_cast<std::size_t>(std::upper_bound(file->tops.begin(), file->tops.end(), y) - file->tops.begin() - 1);
+		const std::string &path = file->paths[part];
+		const int end = std::min(r.top + r.height, file->tops[part + 1]);
+		const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			vips_error("superstack", "%s: %s", path.c_str(), std::strerror(errno));
 			return -1;
 		}
+		for (; y < end; y++) {
+			const off_t offset = static_cast<off_t>(y - file->tops[part]) * static_cast<off_t>(file->row_bytes) +
+				static_cast<off_t>(r.left) * static_cast<off_t>(file->pixel_bytes);
+			if (!read_fully(fd, VIPS_REGION_ADDR(out, r.left, y), span, offset)) {
+				vips_error("superstack", "%s: short read at row %d", path.c_str(), y - file->tops[part]);
+				close(fd);
+				return -1;
+			}
+		}
+		close(fd);
 	}
-	close(fd);
 	return 0;
 }
 
@@ -70,17 +78,25 @@ void delete_raw_file(gpointer data)
 
 } // namespace
 
-vips::VImage open_raw_file(const std::filesystem::path &file, int width, int height, int bands,
-	VipsBandFormat format, VipsInterpretation interpretation)
+vips::VImage open_raw_files(const std::vector<RawPart> &parts, int width, int bands, VipsBandFormat format,
+	VipsInterpretation interpretation)
 {
+	if (parts.empty())
+		throw_error(ExitCode::processing, "open_raw_files: no files");
+	auto raw = std::make_unique<RawFile>();
+	raw->tops.push_back(0);
+	for (const RawPart &p : parts) {
+		if (p.rows < 1)
+			throw_error(ExitCode::processing, "{}: a raw file of {} rows", p.file.string(), p.rows);
+		raw->paths.push_back(p.file.string());
+		raw->tops.push_back(raw->tops.back() + p.rows);
+	}
 	VipsImage *out = vips_image_new();
-	vips_image_init_fields(out, width, height, bands, format, VIPS_CODING_NONE, interpretation, 1.0, 1.0);
+	vips_image_init_fields(out, width, raw->tops.back(), bands, format, VIPS_CODING_NONE, interpretation, 1.0, 1.0);
 	if (vips_image_pipelinev(out, VIPS_DEMAND_STYLE_ANY, nullptr)) {
 		g_object_unref(out);
-		vips_check(-1, ExitCode::processing, file.string());
+		vips_check(-1, ExitCode::processing, parts.front().file.string());
 	}
-	auto raw = std::make_unique<RawFile>();
-	raw->path = file.string();
 	raw->pixel_bytes = VIPS_IMAGE_SIZEOF_PEL(out);
 	raw->row_bytes = raw->pixel_bytes * static_cast<std::size_t>(width);
 	RawFile *state = raw.release();
@@ -88,9 +104,15 @@ vips::VImage open_raw_file(const std::filesystem::path &file, int width, int hei
 	g_object_set_data_full(G_OBJECT(out), "superstack-raw-file", state, delete_raw_file);
 	if (vips_image_generate(out, nullptr, raw_generate, nullptr, state, nullptr)) {
 		g_object_unref(out);
-		vips_check(-1, ExitCode::processing, file.string());
+		vips_check(-1, ExitCode::processing, parts.front().file.string());
 	}
 	return vips::VImage(out, vips::STEAL);
+}
+
+vips::VImage open_raw_file(const std::filesystem::path &file, int width, int height, int bands,
+	VipsBandFormat format, VipsInterpretation interpretation)
+{
+	return open_raw_files({{file, height}}, width, bands, format, interpretation);
 }
 
 Spool::Spool(std::filesystem::path dir) : dir_(std::move(dir))

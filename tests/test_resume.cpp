@@ -166,6 +166,32 @@ TEST_CASE("bands: a band of any height is the same rows of the whole image, and 
 	CHECK_FALSE(any_part_file(dir.path()));
 }
 
+TEST_CASE("bands: writing the outputs from many band files stays within --memory (the rows asked for, not a buffer per band file)")
+{
+	if (!have_binary()) {
+		MESSAGE("skipped: SUPERSTACK_BIN is not set");
+		return;
+	}
+	TempDir dir("band-memory");
+	make_burst(dir / "burst", 3, 1500, 1000);
+	// 3000 x 2000 out, 13 bands (4 statistics x 3 and the count) in float: 312 MB of band files in 250
+	// bands of 8 rows. The band files were one libvips image each, joined: libvips kept regions and
+	// buffers per file and thread: the run peaked at 471 MiB (83 MiB now).
+	constexpr long kBudgetMiB = 128;
+	constexpr long kBoundMiB = kBudgetMiB + 100; // README: a fixed 60 to 150 MB on top of the budget
+	const ProcessResult r = run_superstack({"run", (dir / "burst").string(), "-o", (dir / "out").string(), "--align", "none",
+						       "--reduce", "mean,median,sigma-clip,winsorized", "--depth", "float", "--band-rows", "8",
+						       "--memory", fmt::format("{}M", kBudgetMiB), "--threads", "2", "-q"},
+		300);
+	CAPTURE(r.err);
+	REQUIRE_FALSE(r.timed_out);
+	REQUIRE(r.exit_code == 0);
+	CHECK(vips::VImage::new_from_file((dir / "out" / "winsorized.tif").c_str()).height() == 2000);
+	MESSAGE(fmt::format("250 bands: peak RSS {} MiB (bound {} MiB)", r.peak_rss_kib / 1024, kBoundMiB));
+	CHECK(r.peak_rss_kib > 0);
+	CHECK(r.peak_rss_kib / 1024 < kBoundMiB);
+}
+
 TEST_CASE("repeatability: threads 1 and 4, two --memory values, killed (-9) then resumed, Ctrl-C then resumed: the same bytes")
 {
 	if (!have_binary())

@@ -42,9 +42,9 @@ int default_band_rows(int output_height);
 void reduce_band(const vips::VImage &image, const Band &band, const std::filesystem::path &file, Progress &progress,
 	std::string_view stage);
 
-// The band files (in the order of `bands` from split_into_bands: equal heights but the last, covering
-// rows 0 to the last band's bottom) as one lazy
-// image of `width` columns, `image_bands` bands of `format`: the image reduce_band() read them from.
+// The band files (in the order of `bands`, each starting where the one before ends, from row 0) as one
+// lazy image of `width` columns, `image_bands` bands of `format`: the image reduce_band() read them
+// from. Reading it holds only the rows asked for, whatever the number of bands (open_raw_files).
 vips::VImage assemble_bands(const std::vector<std::filesystem::path> &files, const std::vector<Band> &bands, int width,
 	int image_bands, VipsBandFormat format);
 

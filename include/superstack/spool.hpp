@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace superstack {
 
@@ -42,5 +43,16 @@ private:
 // A random-access image over a headerless row-major pixel file (what Spool writes).
 vips::VImage open_raw_file(const std::filesystem::path &file, int width, int height, int bands,
 	VipsBandFormat format, VipsInterpretation interpretation);
+
+// One image over raw files stacked top to bottom (the band files of a reduction), each `rows` rows of
+// the same width, bands and format. One image, not a join of one image per file: libvips keeps a
+// region and its buffers per input image and thread, so a join of B files held B times the rows of
+// a request (2 GB for 250 bands of a 6000 px wide, 13-band 16-bit image).
+struct RawPart {
+	std::filesystem::path file;
+	int rows = 0;
+};
+vips::VImage open_raw_files(const std::vector<RawPart> &parts, int width, int bands, VipsBandFormat format,
+	VipsInterpretation interpretation);
 
 } // namespace superstack
