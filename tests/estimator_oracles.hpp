@@ -82,21 +82,41 @@ inline OracleEstimate oracle_sigma_clip(const std::vector<float> &s, double kapp
 	return oracle_clip(s, kappa, iterations, [](const std::vector<float> &kept, long double) { return oracle_sd(kept); });
 }
 
-// Winsorized: sigma from the sd, then sigma = 1.134 sd(kept clamped to centre +- 1.5 sigma) until it
-// moves by at most 5e-4 of itself, 50 times at most.
+// Winsorized: W(sigma) = 1.134 sd(kept clamped to centre +- 1.5 sigma). From sigma_0 = sd(kept): if
+// |W - sigma| <= 5e-4 sigma there, W(sigma_0); otherwise walk sigma from sigma_0 in the direction W
+// moves it, in steps of 1% (the region where |W - sigma| <= 5e-4 sigma about a fixed point is wider
+// than 5e-4 sigma, and once past its edge W stays on the other side of (1 -+ 5e-4) sigma), then
+// bisect the last step to the edge: sigma_stop; the result is W(sigma_stop). Walking down below 1e-12
+// of sigma_0 without stopping: 0.
+inline long double oracle_winsorized_sigma(const std::vector<float> &kept, long double centre)
+{
+	const auto w = [&](long double t) { return 1.134L * oracle_sd(kept, centre - 1.5L * t, centre + 1.5L * t); };
+	const long double sigma0 = oracle_sd(kept);
+	if (!(sigma0 > 0))
+		return sigma0;
+	const long double first = w(sigma0);
+	if (std::fabs(first - sigma0) <= 5e-4L * sigma0)
+		return first;
+	const bool down = first < sigma0;
+	const long double f = down ? 1 - 5e-4L : 1 + 5e-4L;
+	const auto stopped = [&](long double t) { return down ? w(t) >= f * t : w(t) <= f * t; };
+	long double from = sigma0, to = sigma0;
+	while (!stopped(to)) {
+		from = to;
+		to = down ? to * 0.99L : to * 1.01L;
+		if (to < 1e-12L * sigma0)
+			return 0;
+	}
+	for (int i = 0; i < 100; i++) { // the edge between `from` (not stopped) and `to` (stopped)
+		const long double mid = (from + to) / 2;
+		(stopped(mid) ? to : from) = mid;
+	}
+	return w(to);
+}
+
 inline OracleEstimate oracle_winsorized(const std::vector<float> &s, double kappa, int iterations)
 {
-	return oracle_clip(s, kappa, iterations, [](const std::vector<float> &kept, long double centre) {
-		long double sigma = oracle_sd(kept);
-		for (int step = 0; step < 50 && sigma > 0; step++) {
-			const long double next = 1.134L * oracle_sd(kept, centre - 1.5L * sigma, centre + 1.5L * sigma);
-			const bool settled = std::fabs(next - sigma) <= 5e-4L * sigma;
-			sigma = next;
-			if (settled)
-				break;
-		}
-		return sigma;
-	});
+	return oracle_clip(s, kappa, iterations, oracle_winsorized_sigma);
 }
 
 inline OracleEstimate oracle_trimmed(std::vector<float> s, double trim)
