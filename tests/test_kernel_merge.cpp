@@ -100,8 +100,10 @@ KernelBurst kernel_burst(bool block = true)
 	k.g = OutputGeometry::for_reference(w, h, 2.0);
 	std::mt19937 rng(11);
 	std::normal_distribution<double> n(0.0, k.noise);
+	// Texture and an edge, fading to flat over the bottom rows (where the kernels widen).
 	auto scene = [](double x, double y, int b) {
-		return 0.5 + 0.3 * std::sin(0.9 * x + 0.4 * y + b) * std::cos(0.5 * y) + (x > 12.3 ? 0.15 : 0.0);
+		const double texture = std::clamp((15.0 - y) / 3.0, 0.0, 1.0);
+		return 0.5 + 0.3 * texture * std::sin(0.9 * x + 0.4 * y + b) * std::cos(0.5 * y) + (x > 12.3 ? 0.15 : 0.0);
 	};
 	const Matrix3 ref_to_frame[4] = {Matrix3::identity(), Matrix3::similarity(3, 1.0, {13, 10}, 0.4, -0.3),
 		Matrix3::similarity(-2, 1.0, {13, 10}, -0.6, 0.55), Matrix3::similarity(1, 1.01, {13, 10}, 0.25, 0.7)};
@@ -182,7 +184,7 @@ void frame_offsets(const KernelBurst &k, int f, int x, int y, Visit visit)
 // double precision: each frame's robustness at every output pixel ([frame][pixel]), and the
 // consensus's gradient ([pixel]) and detail ([pixel]).
 struct BruteConsensus {
-	std::vector<double> robust, gx, gy, detail;
+	std::vector<double> robust, gx, gy, detail, steer_detail;
 };
 
 BruteConsensus brute_force_consensus(const KernelBurst &k, const RegressionOptions &o)
@@ -240,6 +242,24 @@ BruteConsensus brute_force_consensus(const KernelBurst &k, const RegressionOptio
 			gx[at(x, y)] = derivative(c_at(x - 1, y), c_at(x, y), c_at(x + 1, y));
 			gy[at(x, y)] = derivative(c_at(x, y - 1), c_at(x, y), c_at(x, y + 1));
 		}
+	// The steering kernel's detail: the consensus's curvature over the window, less its noise's.
+	std::vector<double> steer_detail(static_cast<std::size_t>(W) * H, 0.0);
+	for (int y = 0; y < H; y++)
+		for (int x = 0; x < W; x++) {
+			double energy = 0, factors_sum = 0;
+			int m = 0;
+			for (int j = y - regression::kCurvatureRadius; j <= y + regression::kCurvatureRadius; j++)
+				for (int i = x - regression::kCurvatureRadius; i <= x + regression::kCurvatureRadius; i++) {
+					const double c = c_at(i, j);
+					const double hxx = c_at(i + 1, j) - 2 * c + c_at(i - 1, j), hyy = c_at(i, j + 1) - 2 * c + c_at(i, j - 1);
+					const double hxy = (c_at(i + 1, j + 1) - c_at(i + 1, j - 1) - c_at(i - 1, j + 1) + c_at(i - 1, j - 1)) / 4;
+					const double e = hxx * hxx + 2 * hxy * hxy + hyy * hyy;
+					if (!std::isnan(e))
+						energy += e, factors_sum += cvar[at(i, j)], m++;
+				}
+			const double excess = m ? (energy / m - regression::kCurvatureNoise * o.noise * o.noise * factors_sum / m) * std::pow(S, 4) : 0.0;
+			steer_detail[at(x, y)] = std::sqrt(std::max(0.0, excess));
+		}
 	// Each frame's robustness: the raw value, then the minimum over 5 x 5.
 	std::vector<double> raw(static_cast<std::size_t>(N) * W * H, nan), robust(raw);
 	for (int f = 0; f < N; f++)
@@ -263,7 +283,7 @@ BruteConsensus brute_force_consensus(const KernelBurst &k, const RegressionOptio
 								least = raw[base + at(i, j)];
 				robust[base + at(x, y)] = std::isnan(least) ? 0.0 : least;
 			}
-	return {robust, gx, gy, detail};
+	return {robust, gx, gy, detail, steer_detail};
 }
 
 // The kernel merge by its definition (reduce.hpp, kernel_regression.hpp), over whole images in
@@ -274,7 +294,7 @@ std::vector<double> brute_force_kernel(const KernelBurst &k, const RegressionOpt
 	auto at = [W](int x, int y) { return static_cast<std::size_t>(y) * W + x; };
 	auto offsets = [&](int f, int x, int y, auto visit) { frame_offsets(k, f, x, y, visit); };
 	const BruteConsensus consensus = brute_force_consensus(k, o);
-	const std::vector<double> &robust = consensus.robust, &gx = consensus.gx, &gy = consensus.gy, &detail = consensus.detail;
+	const std::vector<double> &robust = consensus.robust, &gx = consensus.gx, &gy = consensus.gy, &detail = consensus.steer_detail;
 	// The merge.
 	std::vector<double> out(static_cast<std::size_t>(W) * H * 2 * C);
 	for (int y = 0; y < H; y++)

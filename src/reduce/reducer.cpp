@@ -623,6 +623,27 @@ void build_consensus(const Reducer &r, const Rect &ext, Sequence &s)
 
 // Each tile pixel's steering kernel, from the structure tensor: the mean of the gradient products
 // over its 3x3 neighbourhood (what of it is known).
+// The steering kernel's detail at (x, y): regression::curvature_detail over the window of the
+// consensus where it and its eight neighbours are known (0, flat, where nowhere).
+double curvature_detail(const Reducer &r, const Rect &ext, const Sequence &s, int x, int y)
+{
+	const auto c = [&](int i, int j) {
+		return i < ext.left || j < ext.top || i >= ext.right() || j >= ext.bottom() ? std::numeric_limits<double>::quiet_NaN()
+											      : static_cast<double>(s.consensus[index_in(ext, i, j)]);
+	};
+	double energy = 0, variance = 0;
+	int m = 0;
+	for (int j = y - regression::kCurvatureRadius; j <= y + regression::kCurvatureRadius; j++)
+		for (int i = x - regression::kCurvatureRadius; i <= x + regression::kCurvatureRadius; i++) {
+			const double e = regression::curvature_energy(c(i, j), c(i - 1, j), c(i + 1, j), c(i, j - 1), c(i, j + 1), c(i - 1, j - 1),
+				c(i + 1, j - 1), c(i - 1, j + 1), c(i + 1, j + 1));
+			if (std::isnan(e))
+				continue;
+			energy += e, variance += s.consensus_variance[index_in(ext, i, j)], m++;
+		}
+	return m ? regression::curvature_detail(energy / m, variance / m, r.spec.regression.noise, r.spec.geometry.scale) : 0.0;
+}
+
 void build_steering(const Reducer &r, const Rect &tile, const Rect &ext, Sequence &s)
 {
 	for (int y = tile.top; y < tile.bottom(); y++)
@@ -639,7 +660,7 @@ void build_steering(const Reducer &r, const Rect &tile, const Rect &ext, Sequenc
 					gyy += static_cast<double>(s.gradient_y[e]) * s.gradient_y[e];
 					m++;
 				}
-			const double detail = s.detail[index_in(ext, x, y)];
+			const double detail = curvature_detail(r, ext, s, x, y);
 			s.steering[index_in(tile, x, y)] = m ? regression::steer(gxx / m, gxy / m, gyy / m, detail, r.spec.regression)
 							     : regression::steer(0, 0, 0, detail, r.spec.regression);
 		}
