@@ -192,8 +192,8 @@ void describe_reduction(const ReduceSpec &spec, BudgetRequest &request)
 	request.running_bytes_per_pixel = Running(spec.statistics).bytes_per_pixel(c) + (spec.reference_only ? 1 : 0);
 	if (spec.merge == Merge::drizzle)
 		request.running_bytes_per_pixel += 2 * 8 * (c + 1); // a frame's drops, and their sums over frames
-	if (spec.merge == Merge::kernel) // the weighted sums over frames, their moments, each pixel's steering kernel
-		request.running_bytes_per_pixel += 8 * (c + 1) + 8 * (5 + 2 * c) + static_cast<int>(sizeof(regression::Kernel));
+	if (spec.merge == Merge::kernel) // the weighted sums over frames, their moments, each pixel's steering kernel, the curvature
+		request.running_bytes_per_pixel += 8 * (c + 1) + 8 * (5 + 2 * c) + static_cast<int>(sizeof(regression::Kernel)) + 4;
 	if (measures_consensus(spec)) {
 		// Over the tile and its apron: the consensus, its variance, the detail, its gradient and the
 		// robustness before its minimum filter; per frame, its local mean, noise factor and variance,
@@ -235,10 +235,11 @@ struct Sequence {
 	std::vector<double> drop_values, drop_weights, merge_values, merge_weights;
 	// Kernel: over the tile grown by the apron, each frame's local mean, its noise factor and the
 	// local variance of its samples ([frame][pixel][3]), the consensus, its variance, the detail (the
-	// local variance less the noise's) and the consensus's gradient; over the tile, each pixel's steering kernel
-	// and each frame's robustness ([frame][pixel]); and one frame block's luminance.
-	std::vector<float> local, consensus, consensus_variance, detail, gradient_x, gradient_y, raw_robustness, row_minima, robust,
-		luminance;
+	// local variance less the noise's), the consensus's gradient and (kernel) its curvature energy; over
+	// the tile, each pixel's steering kernel and each frame's robustness ([frame][pixel]); and one frame
+	// block's luminance.
+	std::vector<float> local, consensus, consensus_variance, detail, gradient_x, gradient_y, curvature, raw_robustness, row_minima,
+		robust, luminance;
 	std::vector<regression::Kernel> steering;
 	// Kernel: the weighted moments of the offsets and values for the local linear fit ([pixel][5 + 2C]:
 	// sx, sy, sxx, sxy, syy, then per band scx, scy; merge_weights and merge_values hold s0 and sc).
@@ -284,6 +285,8 @@ void *reducer_start(VipsImage *, void *a, void *)
 		seq->gradient_y.resize(ext);
 		seq->consensus_variance.resize(ext);
 		seq->detail.resize(ext);
+		if (r->spec.merge == Merge::kernel)
+			seq->curvature.resize(ext);
 		seq->raw_robustness.resize(ext);
 		seq->robust.resize(px * n);
 	}
@@ -621,31 +624,41 @@ void build_consensus(const Reducer &r, const Rect &ext, Sequence &s)
 		}
 }
 
-// Each tile pixel's steering kernel, from the structure tensor: the mean of the gradient products
-// over its 3x3 neighbourhood (what of it is known).
-// The steering kernel's detail at (x, y): regression::curvature_detail over the window of the
-// consensus where it and its eight neighbours are known (0, flat, where nowhere).
-double curvature_detail(const Reducer &r, const Rect &ext, const Sequence &s, int x, int y)
+// The consensus's curvature energy (regression::curvature_energy) at every pixel of `area` (within
+// `ext`), NaN where it or a neighbour is unknown: each once, for the windows of every tile pixel.
+void build_curvature(const Rect &area, const Rect &ext, Sequence &s)
 {
 	const auto c = [&](int i, int j) {
-		return i < ext.left || j < ext.top || i >= ext.right() || j >= ext.bottom() ? std::numeric_limits<double>::quiet_NaN()
-											      : static_cast<double>(s.consensus[index_in(ext, i, j)]);
+		return ext.intersect(Rect{i, j, 1, 1}).empty() ? std::numeric_limits<double>::quiet_NaN()
+							       : static_cast<double>(s.consensus[index_in(ext, i, j)]);
 	};
+	for (int j = area.top; j < area.bottom(); j++)
+		for (int i = area.left; i < area.right(); i++)
+			s.curvature[index_in(ext, i, j)] = static_cast<float>(regression::curvature_energy(c(i, j), c(i - 1, j), c(i + 1, j),
+				c(i, j - 1), c(i, j + 1), c(i - 1, j - 1), c(i + 1, j - 1), c(i - 1, j + 1), c(i + 1, j + 1)));
+}
+
+// The steering kernel's detail at (x, y): regression::curvature_detail over the window, where the
+// curvature is known (0, flat, where nowhere).
+double curvature_detail(const Reducer &r, const Rect &ext, const Sequence &s, int x, int y)
+{
 	double energy = 0, variance = 0;
 	int m = 0;
 	for (int j = y - regression::kCurvatureRadius; j <= y + regression::kCurvatureRadius; j++)
 		for (int i = x - regression::kCurvatureRadius; i <= x + regression::kCurvatureRadius; i++) {
-			const double e = regression::curvature_energy(c(i, j), c(i - 1, j), c(i + 1, j), c(i, j - 1), c(i, j + 1), c(i - 1, j - 1),
-				c(i + 1, j - 1), c(i - 1, j + 1), c(i + 1, j + 1));
-			if (std::isnan(e))
+			if (ext.intersect(Rect{i, j, 1, 1}).empty() || std::isnan(s.curvature[index_in(ext, i, j)]))
 				continue;
-			energy += e, variance += s.consensus_variance[index_in(ext, i, j)], m++;
+			energy += s.curvature[index_in(ext, i, j)], variance += s.consensus_variance[index_in(ext, i, j)], m++;
 		}
 	return m ? regression::curvature_detail(energy / m, variance / m, r.spec.regression.noise, r.spec.geometry.scale) : 0.0;
 }
 
+// Each tile pixel's steering kernel, from the structure tensor: the mean of the gradient products
+// over its 3x3 neighbourhood (what of it is known), and the curvature's detail.
 void build_steering(const Reducer &r, const Rect &tile, const Rect &ext, Sequence &s)
 {
+	const int a = regression::kCurvatureRadius;
+	build_curvature(Rect{tile.left - a, tile.top - a, tile.width + 2 * a, tile.height + 2 * a}.intersect(ext), ext, s);
 	for (int y = tile.top; y < tile.bottom(); y++)
 		for (int x = tile.left; x < tile.right(); x++) {
 			double gxx = 0, gxy = 0, gyy = 0;
