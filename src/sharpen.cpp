@@ -31,10 +31,13 @@ MergeBlur merge_blur(Merge merge, double scale, double pixfrac, const Regression
 {
 	MergeBlur b;
 	b.box = scale;
+	b.noise = kWarpNoise;
 	if (merge == Merge::drizzle)
 		b.drop = pixfrac * scale;
-	if (merge == Merge::kernel)
-		b.gaussian = regression.detail * scale;
+	if (merge == Merge::kernel) {
+		b.gaussian = kKernelBlurOverDetail * regression.detail * scale;
+		b.noise = kKernelNoise;
+	}
 	return b;
 }
 
@@ -61,7 +64,7 @@ std::vector<double> deconvolution_kernel(const MergeBlur &blur, double noise, do
 	// W = H / (H^2 + lambda L^2) on an n x n grid of frequencies (H is real and even), then the
 	// inverse DFT at the kernel's taps, tapered by a Hann window and scaled to sum to 1.
 	const int n = 64;
-	const double lambda = std::pow(noise / kSignalLaplacian, 2) / amount;
+	const double lambda = std::pow(blur.noise * noise / kSignalLaplacian, 2) / amount;
 	std::vector<double> hx(n), laplacian(n);
 	for (int k = 0; k < n; k++) {
 		const double f = (k < n / 2 ? k : k - n) / static_cast<double>(n);

@@ -2,8 +2,8 @@
 //
 // A stacked image is the scene blurred by the frames' pixel integration (a box of one input pixel,
 // S output pixels at scale S) and by the merge (drizzle: the drop, pixfrac x S output pixels; kernel:
-// a Gaussian of about `detail` input pixels; interpolate: none beyond the box, lanczos3 is flat in
-// the band). The truth is the scene integrated over one output pixel, so the blur to undo is
+// a Gaussian of about 2 x `detail` input pixels, measured; interpolate: none beyond the box, lanczos3
+// is flat in the band). The truth is the scene integrated over one output pixel, so the blur to undo is
 // H = box(S) x merge / box(1). --sharpen applies the Wiener filter of H with a smoothness prior
 // (|H|^2 + lambda |Laplacian|^2 in the denominator): lambda grows with the stack's noise, so a noisy
 // stack is sharpened less (the noise-aware stop), and `amount` divides it. The filter is a small
@@ -34,16 +34,28 @@ struct SharpenOptions {
 // "auto" -> 1, "none" -> 0, a number > 0 -> itself. Throws Error(usage).
 double parse_sharpen(std::string_view text);
 
-// The blur a merge leaves, in output pixels, for a burst at scale `scale`.
+// The blur a merge leaves, in output pixels, for a burst at scale `scale`, and how strongly its
+// noise is regularised.
 struct MergeBlur {
 	double box = 2;      // the frames' pixel, S output px
 	double drop = 0;     // drizzle's drop side, output px (0: none)
-	double gaussian = 0; // sd of the kernel merge's kernel, output px
+	double gaussian = 0; // sd of the kernel merge's effective blur, output px
+	double noise = 1;    // the merged image's noise over the stack's noise estimate
 };
+// Measured on the chart and a photograph (16 frames, scale 2, noise 1%, every setting swept, the
+// one best on both kept): the kernel merge blurs like a Gaussian of twice its kernel's sd (each
+// output pixel is a fit to the few samples nearest it, wherever they fall), and it averages more
+// samples per output pixel than drizzle or interpolation, so its noise is lower. The noise estimate
+// itself reads fine texture as noise (1.8x the true noise on the chart, 4.6x on the photograph),
+// so every merge's factor is below 1.
+inline constexpr double kKernelBlurOverDetail = 2.0;
+inline constexpr double kKernelNoise = 0.25;
+inline constexpr double kWarpNoise = 0.6; // interpolate and drizzle
 MergeBlur merge_blur(Merge merge, double scale, double pixfrac, const RegressionOptions &regression);
 
 // The deconvolution kernel (2 radius + 1 square, sums to 1) for that blur, with regularisation
-// lambda = (noise / kSignalLaplacian)^2 / amount; `noise` is the stacked image's noise sigma.
+// lambda = (blur.noise x noise / kSignalLaplacian)^2 / amount; `noise` is the stack's noise sigma
+// (one frame's over sqrt(frames)).
 inline constexpr double kSignalLaplacian = 0.09;
 inline constexpr int kDeconvolutionRadius = 6;
 std::vector<double> deconvolution_kernel(const MergeBlur &blur, double noise, double amount, int radius = kDeconvolutionRadius);
