@@ -57,6 +57,32 @@ double response(const MergeBlur &b, double f)
 	return sinc(b.box * f) * (b.drop > 0 ? sinc(b.drop * f) : 1.0) * std::exp(-2 * std::numbers::pi * std::numbers::pi * s * s * f * f) / sinc(f);
 }
 
+vips::VImage positive(const vips::VImage &v)
+{
+	return (v > 0.0).ifthenelse(v, 0.0);
+}
+
+// How far each pixel stands above (peak) or below (trough) both its neighbours along the direction
+// where it does most: peak = v - min over the 4 directions of max(the two neighbours), trough the
+// same downwards. Negative where the pixel is above (below) neither neighbour along any direction.
+struct Extrema {
+	vips::VImage peak, trough;
+};
+Extrema two_sided_extrema(const vips::VImage &v)
+{
+	const vips::VImage padded = v.embed(1, 1, v.width() + 2, v.height() + 2, vips::VImage::option()->set("extend", VIPS_EXTEND_COPY));
+	auto neighbour = [&](int dx, int dy) { return padded.crop(1 + dx, 1 + dy, v.width(), v.height()); };
+	static constexpr int kDirections[4][2] = {{1, 0}, {0, 1}, {1, 1}, {1, -1}};
+	std::vector<vips::VImage> highs, lows;
+	for (const auto &d : kDirections) {
+		const std::vector<vips::VImage> pair{neighbour(d[0], d[1]), neighbour(-d[0], -d[1])};
+		highs.push_back(vips::VImage::bandrank(pair, vips::VImage::option()->set("index", 1)));
+		lows.push_back(vips::VImage::bandrank(pair, vips::VImage::option()->set("index", 0)));
+	}
+	return {v - vips::VImage::bandrank(highs, vips::VImage::option()->set("index", 0)),
+		vips::VImage::bandrank(lows, vips::VImage::option()->set("index", 3)) - v};
+}
+
 } // namespace
 
 std::vector<double> deconvolution_kernel(const MergeBlur &blur, double noise, double amount, int radius)
@@ -128,8 +154,10 @@ vips::VImage sharpen_values(const vips::VImage &image, int bands, const MergeBlu
 		const int side = 2 * kDeconvolutionRadius + 1;
 		const vips::VImage mask = vips::VImage::new_matrix(side, side, const_cast<double *>(k.data()), static_cast<int>(k.size()));
 		const vips::VImage sharp = values.conv(mask, vips::VImage::option()->set("precision", VIPS_PRECISION_FLOAT));
-		// Held within the 3x3 range of the unsharpened image: steeper edges, no overshoot.
-		const vips::VImage lo = values.rank(3, 3, 0), hi = values.rank(3, 3, 8);
+		const double threshold = kExtremumNoise * blur.noise * noise;
+		const Extrema e = two_sided_extrema(values);
+		const vips::VImage lo = values.rank(3, 3, 0) - kExtremumGain * positive(e.trough - threshold);
+		const vips::VImage hi = values.rank(3, 3, 8) + kExtremumGain * positive(e.peak - threshold);
 		values = (sharp < lo).ifthenelse(lo, (sharp > hi).ifthenelse(hi, sharp));
 	}
 	if (o.unsharp != 0) {

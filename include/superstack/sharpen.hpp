@@ -8,9 +8,12 @@
 // (|H|^2 + lambda |Laplacian|^2 in the denominator): lambda grows with the stack's noise, so a noisy
 // stack is sharpened less (the noise-aware stop), and `amount` divides it. The filter is a small
 // convolution kernel (libvips conv, streaming with an apron of its radius); the result is then held
-// within each pixel's 3x3 neighbourhood's range in the unsharpened image, so edges get steeper but
-// never overshoot: no ringing, no halos. Then the seed workflow's unsharp mask and brightness, for
-// those who want them.
+// within each pixel's 3x3 neighbourhood's range in the unsharpened image, widened only at a
+// two-sided extremum: a pixel above (below) both its neighbours along one of the four directions
+// may go beyond that range by twice its depth there (the least of the two steps, less 6x the
+// regularised noise). Fine detail (a grating, the spokes of a star chart, a star's peak) so
+// regains its contrast, while beside an edge or a star, flat on one side, nothing overshoots: no
+// ringing, no halos. Then the seed workflow's unsharp mask and brightness, for those who want them.
 #pragma once
 
 #include "superstack/reduce.hpp"
@@ -57,6 +60,12 @@ MergeBlur merge_blur(Merge merge, double scale, double pixfrac, const Regression
 // lambda = (blur.noise x noise / kSignalLaplacian)^2 / amount; `noise` is the stack's noise sigma
 // (one frame's over sqrt(frames)).
 inline constexpr double kSignalLaplacian = 0.09;
+// The range limit's widening at a two-sided extremum: kExtremumGain x (depth - kExtremumNoise x
+// the regularised noise). Measured (unsharpened merges sharpened each way): the chart's kernel
+// 22.85 dB held within the 3x3 range, 24.38 with no limit (halos), 25.48 with this; the photograph's
+// 37.78, 37.44, 37.78.
+inline constexpr double kExtremumGain = 2.0;
+inline constexpr double kExtremumNoise = 6.0;
 inline constexpr int kDeconvolutionRadius = 6;
 std::vector<double> deconvolution_kernel(const MergeBlur &blur, double noise, double amount, int radius = kDeconvolutionRadius);
 
