@@ -31,9 +31,11 @@ MergeBlur merge_blur(Merge merge, double scale, double pixfrac, const Regression
 {
 	MergeBlur b;
 	b.box = scale;
-	b.noise = kWarpNoise;
-	if (merge == Merge::drizzle)
+	b.noise = kInterpolateNoise;
+	if (merge == Merge::drizzle) {
 		b.drop = pixfrac * scale;
+		b.noise = kDrizzleNoise;
+	}
 	if (merge == Merge::kernel) {
 		b.gaussian = kKernelBlurOverDetail * regression.detail * scale;
 		b.noise = kKernelNoise;
