@@ -4,9 +4,23 @@
 #include "superstack/stack.hpp"
 #include "superstack/synth.hpp"
 
+#include <cstdint>
 #include <filesystem>
 
 namespace superstack::test {
+
+// A burst of `frames` frames of width x height at scale 2 in `out_dir`; the rest at the defaults.
+inline SynthOptions burst_options(const std::filesystem::path &out_dir, int frames, int width, int height, double noise, std::uint64_t seed)
+{
+	SynthOptions s;
+	s.out_dir = out_dir;
+	s.frames = frames;
+	s.width = width;
+	s.height = height;
+	s.noise = noise;
+	s.seed = seed;
+	return s;
+}
 
 // Every frame of `burst`, its true transforms, outputs in `out_dir`; the rest at the defaults.
 inline RunOptions burst_run_options(const SynthResult &burst, const std::filesystem::path &out_dir)

@@ -632,13 +632,7 @@ TEST_CASE("sharpen: each merge's noise gain, which sets how hard its result is s
 	NoProgress quiet;
 	const fs::path source = dir / "grey.tif";
 	(vips::VImage::black(480, 360, vips::VImage::option()->set("bands", 3)) + 32768).cast(VIPS_FORMAT_USHORT).tiffsave(source.c_str());
-	SynthOptions s;
-	s.out_dir = dir / "burst";
-	s.frames = 16;
-	s.width = 240;
-	s.height = 180;
-	s.noise = 0.02;
-	s.seed = 11;
+	SynthOptions s = burst_options(dir / "burst", 16, 240, 180, 0.02, 11);
 	s.source = source;
 	const SynthResult burst = synthesize(s, quiet);
 	auto deviation = [](const fs::path &file, int border) {
@@ -699,14 +693,7 @@ TEST_CASE("superresolution: on the chart at noise 1%, drizzle and kernel beat in
 	// targets hold at 640x480 too, with the same margins: see below) keep the suite's time down.
 	TempDir dir("superres-targets");
 	NoProgress quiet;
-	SynthOptions s;
-	s.out_dir = dir / "burst";
-	s.frames = 16;
-	s.width = 320;
-	s.height = 240;
-	s.noise = 0.01;
-	s.seed = 3;
-	const SynthResult burst = synthesize(s, quiet);
+	const SynthResult burst = synthesize(burst_options(dir / "burst", 16, 320, 240, 0.01, 3), quiet);
 	auto psnr = [&](const std::string &name, Statistic statistic, const std::function<void(RunOptions &)> &configure) {
 		RunOptions o = burst_run_options(burst, dir / name);
 		o.statistics = {statistic};
