@@ -2,7 +2,7 @@
 //
 // A stacked image is the scene blurred by the frames' pixel integration (a box of one input pixel,
 // S output pixels at scale S) and by the merge (drizzle: the drop, pixfrac x S output pixels; kernel:
-// a Gaussian of about 1.5 x `detail` input pixels, measured; interpolate: none beyond the box, lanczos3
+// a Gaussian of `detail` input pixels; interpolate: none beyond the box, lanczos3
 // is flat in the band). The truth is the scene integrated over one output pixel, so the blur to undo is
 // H = box(S) x merge / box(1). --sharpen applies the Wiener filter of H with a smoothness prior
 // (|H|^2 + lambda |Laplacian|^2 in the denominator): lambda grows with the stack's noise, so a noisy
@@ -46,10 +46,7 @@ struct MergeBlur {
 };
 // Measured on a flat grey burst (16 frames of 320x240, scale 2, noise 2%; defaults): interpolate +
 // median 1.07, drizzle 1.31 (pixfrac 0.5: the expected 4/3 of an area-weighted mean of about 4 drops
-// per pixel), kernel 0.64 (its widened kernel where flat). The kernel merge blurs like a Gaussian of
-// 1.5x its kernel's sd (an output pixel is a fit to the few samples nearest it, wherever they fall):
-// the best of 1, 1.5 and 2x on the chart and a smooth scene.
-inline constexpr double kKernelBlurOverDetail = 1.5;
+// per pixel), kernel 0.64 (its widened kernel where flat).
 inline constexpr double kInterpolateNoise = 1.07;
 inline constexpr double kDrizzleNoise = 1.31;
 inline constexpr double kKernelNoise = 0.64;
@@ -57,15 +54,17 @@ MergeBlur merge_blur(Merge merge, double scale, double pixfrac, const Regression
 
 // The deconvolution kernel (2 radius + 1 square, sums to 1) for that blur, with regularisation
 // lambda = (blur.noise x noise / kSignalLaplacian)^2 / amount; `noise` is the stack's noise sigma
-// (one frame's over sqrt(frames)). kSignalLaplacian: the best on three scenes (the chart, a smooth
-// scene, a photograph), whose frames' noise the estimate takes for 1.8x, 1.4x and 4.6x what it is
-// (it reads fine texture as noise: README).
-inline constexpr double kSignalLaplacian = 0.12;
+// (one frame's over sqrt(frames)). No one constant suits every scene, because the frame noise
+// estimate reads fine texture as noise (1.4x the true noise on a smooth scene, 1.8x on the chart,
+// 4.6x on a photograph: README): the photograph's best lambda is a quarter of this one's, a star
+// field's four times. This one loses at most 0.4 dB against each scene's best before this change.
+inline constexpr double kSignalLaplacian = 0.09;
 // The range limit's widening at a two-sided extremum: kExtremumGain x (depth - kExtremumNoise x
 // the merged image's noise, blur.noise x noise). Measured on the kernel merge (16 frames, scale 2,
 // its unsharpened result sharpened each way), PSNR held within the 3x3 range / with no limit (halos
 // along edges) / widened: the chart 22.78 / 25.55 / 25.45 dB, a smooth scene 40.81 / 42.17 / 42.14,
-// a photograph 37.17 / 37.20 / 37.21. Gains 1 and 4 and thresholds 0 to 16 did no better.
+// a photograph 37.17 / 37.20 / 37.21 (at a lambda 0.56x this one's). Gains 1 and 4 and thresholds 0
+// to 16 did no better.
 inline constexpr double kExtremumGain = 2.0;
 inline constexpr double kExtremumNoise = 6.0;
 inline constexpr int kDeconvolutionRadius = 6;
