@@ -56,8 +56,8 @@ MergeBlur merge_blur(Merge merge, double scale, double pixfrac, const Regression
 // lambda = (blur.noise x noise / kSignalLaplacian)^2 / amount; `noise` is the stack's noise sigma
 // (one frame's over sqrt(frames)). No one constant suits every scene, because the frame noise
 // estimate reads fine texture as noise (1.4x the true noise on a smooth scene, 1.8x on the chart,
-// 4.6x on a photograph: README): the photograph's best lambda is a quarter of this one's, a star
-// field's four times. With the noise gains and the widened range limit, this one stays within
+// 4.6x on a photograph: README): the photograph's best lambda is about a sixth of this one's, a
+// star field's at least nine times. With the noise gains and the widened range limit, this one stays within
 // 0.4 dB of every scene's result before them (chart, smooth scene, photograph, stars) and gains up
 // to 2.5 dB.
 inline constexpr double kSignalLaplacian = 0.09;
