@@ -64,25 +64,33 @@ vips::VImage positive(const vips::VImage &v)
 	return (v > 0.0).ifthenelse(v, 0.0);
 }
 
-// How far each pixel stands above (peak) or below (trough) both its neighbours along the direction
-// where it does most: peak = v - min over the 4 directions of max(the two neighbours), trough the
-// same downwards. Negative where the pixel is above (below) neither neighbour along any direction.
-struct Extrema {
-	vips::VImage peak, trough;
+// The 3x3 neighbourhood's range (edges replicated) and how far each pixel stands above (peak) or
+// below (trough) both its neighbours along the direction where it does most: peak = v - min over the
+// 4 directions of max(the two neighbours), trough the same downwards; negative where the pixel is
+// above (below) neither neighbour along any direction. One read of the 8 neighbours for both.
+struct Neighbourhood {
+	vips::VImage lo, hi, peak, trough;
 };
-Extrema two_sided_extrema(const vips::VImage &v)
+Neighbourhood neighbourhood(const vips::VImage &v)
 {
 	const vips::VImage padded = v.embed(1, 1, v.width() + 2, v.height() + 2, vips::VImage::option()->set("extend", VIPS_EXTEND_COPY));
 	auto neighbour = [&](int dx, int dy) { return padded.crop(1 + dx, 1 + dy, v.width(), v.height()); };
+	auto rank = [](const std::vector<vips::VImage> &in, int index) { return vips::VImage::bandrank(in, vips::VImage::option()->set("index", index)); };
 	static constexpr int kDirections[4][2] = {{1, 0}, {0, 1}, {1, 1}, {1, -1}};
 	std::vector<vips::VImage> highs, lows;
 	for (const auto &d : kDirections) {
 		const std::vector<vips::VImage> pair{neighbour(d[0], d[1]), neighbour(-d[0], -d[1])};
-		highs.push_back(vips::VImage::bandrank(pair, vips::VImage::option()->set("index", 1)));
-		lows.push_back(vips::VImage::bandrank(pair, vips::VImage::option()->set("index", 0)));
+		highs.push_back(rank(pair, 1));
+		lows.push_back(rank(pair, 0));
 	}
-	return {v - vips::VImage::bandrank(highs, vips::VImage::option()->set("index", 0)),
-		vips::VImage::bandrank(lows, vips::VImage::option()->set("index", 3)) - v};
+	Neighbourhood n;
+	n.peak = v - rank(highs, 0);
+	n.trough = rank(lows, 3) - v;
+	highs.push_back(v);
+	lows.push_back(v);
+	n.hi = rank(highs, 4);
+	n.lo = rank(lows, 0);
+	return n;
 }
 
 } // namespace
@@ -157,9 +165,9 @@ vips::VImage sharpen_values(const vips::VImage &image, int bands, const MergeBlu
 		const vips::VImage mask = vips::VImage::new_matrix(side, side, const_cast<double *>(k.data()), static_cast<int>(k.size()));
 		const vips::VImage sharp = values.conv(mask, vips::VImage::option()->set("precision", VIPS_PRECISION_FLOAT));
 		const double threshold = kExtremumNoise * blur.noise * noise;
-		const Extrema e = two_sided_extrema(values);
-		const vips::VImage lo = values.rank(3, 3, 0) - kExtremumGain * positive(e.trough - threshold);
-		const vips::VImage hi = values.rank(3, 3, 8) + kExtremumGain * positive(e.peak - threshold);
+		const Neighbourhood n = neighbourhood(values);
+		const vips::VImage lo = n.lo - kExtremumGain * positive(n.trough - threshold);
+		const vips::VImage hi = n.hi + kExtremumGain * positive(n.peak - threshold);
 		values = (sharp < lo).ifthenelse(lo, (sharp > hi).ifthenelse(hi, sharp));
 	}
 	if (o.unsharp != 0) {
