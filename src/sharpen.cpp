@@ -95,12 +95,12 @@ Neighbourhood neighbourhood(const vips::VImage &v)
 
 } // namespace
 
-std::vector<double> deconvolution_kernel(const MergeBlur &blur, double noise, double amount, int radius)
+std::vector<double> deconvolution_kernel(const MergeBlur &blur, double noise, double signal, double amount, int radius)
 {
 	// W = H / (H^2 + lambda L^2) on an n x n grid of frequencies (H is real and even), then the
 	// inverse DFT at the kernel's taps, tapered by a Hann window and scaled to sum to 1.
 	const int n = 64;
-	const double lambda = std::pow(blur.noise * noise / kSignalLaplacian, 2) / amount;
+	const double lambda = kRegularisation * std::pow(blur.noise * noise * blur.box * blur.box, 2) / signal / amount;
 	std::vector<double> hx(n), laplacian(n);
 	for (int k = 0; k < n; k++) {
 		const double f = (k < n / 2 ? k : k - n) / static_cast<double>(n);
@@ -141,8 +141,8 @@ std::uint64_t sharpen_cache_bytes(int width, int bands, int threads)
 	return static_cast<std::uint64_t>(sharpen_cache_tiles(width, threads)) * kCacheTile * kCacheTile * bands * 4;
 }
 
-vips::VImage sharpen_values(const vips::VImage &image, int bands, const MergeBlur &blur, double noise, const SharpenOptions &o,
-	int threads)
+vips::VImage sharpen_values(const vips::VImage &image, int bands, const MergeBlur &blur, double noise, double signal,
+	const SharpenOptions &o, int threads)
 {
 	if (!o.active() || bands <= 0)
 		return image;
@@ -160,7 +160,7 @@ vips::VImage sharpen_values(const vips::VImage &image, int bands, const MergeBlu
 		: image;
 	vips::VImage values = cached.extract_band(0, vips::VImage::option()->set("n", bands));
 	if (o.amount > 0) {
-		const std::vector<double> k = deconvolution_kernel(blur, noise, o.amount);
+		const std::vector<double> k = deconvolution_kernel(blur, noise, signal, o.amount);
 		const int side = 2 * kDeconvolutionRadius + 1;
 		const vips::VImage mask = vips::VImage::new_matrix(side, side, const_cast<double *>(k.data()), static_cast<int>(k.size()));
 		const vips::VImage sharp = values.conv(mask, vips::VImage::option()->set("precision", VIPS_PRECISION_FLOAT));

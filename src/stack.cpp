@@ -7,6 +7,7 @@
 #include "superstack/frame.hpp"
 #include "superstack/linear_light.hpp"
 #include "superstack/mask.hpp"
+#include "superstack/noise.hpp"
 #include "superstack/sharpness.hpp"
 #include "superstack/spool.hpp"
 #include "superstack/tca.hpp"
@@ -18,6 +19,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -620,6 +622,35 @@ bool same_device(const fs::path &a, const fs::path &b)
 	return stat(a.c_str(), &sa) == 0 && stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev;
 }
 
+// The frames' noise sigma and their signal's Laplacian power (noise.hpp), from the reference
+// against the other frames as stacked; from the reference alone (sharpness.hpp) when no other frame
+// overlaps it enough.
+std::pair<double, double> measure_noise(const Inputs &in, const std::vector<vips::VImage> &prepared,
+	const std::vector<std::optional<Matrix3>> &transforms, const RunResult &result, const std::optional<vips::VImage> &mask,
+	Progress &progress)
+{
+	auto noise_frame = [&](std::size_t i) {
+		const ExposureFit fit = result.exposures[i].value_or(ExposureFit{});
+		return NoiseFrame{prepared[i], in.infos[i].alpha, *transforms[i], (1 - fit.offset) / fit.gain};
+	};
+	std::vector<NoiseFrame> others;
+	for (std::size_t i = 0; i < in.files.size(); i++)
+		if (transforms[i] && static_cast<int>(i) != result.reference)
+			others.push_back(noise_frame(i));
+	if (const std::optional<NoiseEstimate> e = estimate_noise(noise_frame(result.reference), others, mask)) {
+		progress.note(fmt::format("frame noise {:.5f}, signal Laplacian {:.5f} rms (the reference against {} other frame{}, {} samples)",
+			e->sigma, std::sqrt(e->signal), e->pairs, e->pairs == 1 ? "" : "s", e->samples));
+		return {e->sigma, e->signal};
+	}
+	const NoiseFrame r = noise_frame(result.reference);
+	const vips::VImage colour = r.alpha ? r.working.extract_band(0, vips::VImage::option()->set("n", r.working.bands() - 1)) : r.working;
+	const Sharpness s = measure_sharpness(colour.bandmean());
+	const double signal = signal_power(s.sharpness + kLaplacianNoiseGain * s.noise * s.noise, s.noise);
+	progress.note(fmt::format("frame noise {:.5f}, signal Laplacian {:.5f} rms (the reference alone: no other frame overlaps it enough)",
+		s.noise, std::sqrt(signal)));
+	return {s.noise, signal};
+}
+
 } // namespace
 
 FrameErrors parse_frame_errors(std::string_view text)
@@ -828,15 +859,11 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	progress.note(result.plan.describe());
 
 	// The kernel merge's and robust drizzle's robustness, the kernel's flat areas, and the sharpening's
-	// regularisation are in units of the frames' noise: measured on the reference's luminance (the mean
-	// of its colour bands).
-	double noise = 0;
-	if (measures_consensus(spec) || o.sharpen.amount > 0) {
-		const vips::VImage &r = prepared[result.reference];
-		const vips::VImage colour = ref.alpha ? r.extract_band(0, vips::VImage::option()->set("n", r.bands() - 1)) : r;
-		noise = measure_sharpness(colour.bandmean()).noise;
-		progress.note(fmt::format("frame noise {:.5f} (luminance of the reference frame)", noise));
-	}
+	// regularisation are in units of the frames' noise, and the sharpening weighs it against the
+	// signal's detail: both measured from the frames against each other (noise.hpp).
+	double noise = 0, signal = 0;
+	if (measures_consensus(spec) || o.sharpen.amount > 0)
+		std::tie(noise, signal) = measure_noise(in, prepared, transforms, result, mask, progress);
 	if (measures_consensus(spec))
 		spec.regression.noise = noise;
 	if (o.merge == Merge::kernel)
@@ -888,7 +915,8 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 		// The stack's noise: a colour band's (luminance x sqrt(C) for independent bands) over sqrt(N).
 		const double stacked_noise = noise * std::sqrt(static_cast<double>(spec.colour_bands)) / std::sqrt(static_cast<double>(result.frames));
 		const int values = static_cast<int>(spec.statistics.size()) * spec.colour_bands;
-		reduced = sharpen_values(reduced, values, merge_blur(o.merge, o.scale, o.pixfrac, spec.regression), stacked_noise, o.sharpen, threads);
+		reduced = sharpen_values(reduced, values, merge_blur(o.merge, o.scale, o.pixfrac, spec.regression), stacked_noise, signal, o.sharpen,
+			threads);
 	}
 	const std::vector<BandGroup> groups = band_groups(spec);
 	const vips::VImage encoded = encode_reduced(reduced, o, groups, result.linear_light, result.frames);

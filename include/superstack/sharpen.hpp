@@ -5,8 +5,9 @@
 // a Gaussian of `detail` input pixels; interpolate: none beyond the box, lanczos3 is flat in the
 // band). The truth is the scene integrated over one output pixel, so the blur to undo is
 // H = box(S) x merge / box(1). --sharpen applies the Wiener filter of H with a smoothness prior
-// (|H|^2 + lambda |Laplacian|^2 in the denominator): lambda grows with the stack's noise, so a noisy
-// stack is sharpened less (the noise-aware stop), and `amount` divides it. The filter is a small
+// (|H|^2 + lambda |Laplacian|^2 in the denominator): lambda is the stack's noise power over the
+// signal's Laplacian power (both measured from the frames, noise.hpp), so a noisy stack, or a scene
+// with little fine detail, is sharpened less (the noise-aware stop), and `amount` divides it. The filter is a small
 // convolution kernel (libvips conv, streaming with an apron of its radius); the result is then held
 // within each pixel's 3x3 neighbourhood's range in the unsharpened image, widened only at a
 // two-sided extremum: a pixel above (below) both its neighbours along one of the four directions
@@ -53,24 +54,29 @@ inline constexpr double kKernelNoise = 0.64;
 MergeBlur merge_blur(Merge merge, double scale, double pixfrac, const RegressionOptions &regression);
 
 // The deconvolution kernel (2 radius + 1 square, sums to 1) for that blur, with regularisation
-// lambda = (blur.noise x noise / kSignalLaplacian)^2 / amount; `noise` is the stack's noise sigma
-// (one frame's over sqrt(frames)). No one constant suits every scene, because the frame noise
-// estimate reads fine texture as noise (1.4x the true noise on a smooth scene, 1.8x on the chart,
-// 4.6x on a photograph: README): the photograph's best lambda is about a sixth of this one's, a
-// star field's at least nine times. With the noise gains and the widened range limit, this one stays within
-// 0.4 dB of every scene's result before them (chart, smooth scene, photograph, stars) and gains up
-// to 2.5 dB.
-inline constexpr double kSignalLaplacian = 0.09;
+//   lambda = kRegularisation x (blur.noise x noise)^2 x S^4 / signal / amount,
+// the Wiener filter's noise-to-signal ratio for a signal whose spectrum falls as the Laplacian's
+// inverse square: `noise` is the stack's noise sigma (one frame's over sqrt(frames)), blur.noise
+// the merge's gain on it, `signal` the power of one frame's signal Laplacian (noise.hpp; at the
+// frames' pixel scale, so S^4 brings it to the output's). Measured (16 frames, scale 2, true
+// transforms; each merge's unsharpened result sharpened with lambda times 1/4 to 333): the best
+// lambda per scene spans 130x (the chart the least, then the photograph, a smooth scene, and a star
+// field, where sharpening mostly smooths the sky's noise); the signal power spans 670x the same way.
+// With this constant the kernel and drizzle merges lose at most 0.52 dB against each scene's best
+// lambda, interpolate 0.06 dB. With the noise alone (a constant signal), the least worst loss was 1.45 dB.
+inline constexpr double kRegularisation = 0.32;
 // The range limit's widening at a two-sided extremum: kExtremumGain x (depth - kExtremumNoise x
-// the merged image's noise, blur.noise x noise). Measured on the kernel merge (16 frames, scale 2,
-// its unsharpened result sharpened each way), PSNR held within the 3x3 range / with no limit (halos
-// along edges) / widened: the chart 22.64 / 25.20 / 24.98 dB; at 0.56x this lambda the chart 22.78
-// / 25.55 / 25.45, a smooth scene 40.81 / 42.17 / 42.14, a photograph 37.17 / 37.20 / 37.21. Gains
-// 1 and 4 and thresholds 0 to 16 did no better.
+// the merged image's noise, blur.noise x noise). Measured with the previous lambda (the noise alone,
+// from one frame) on the kernel merge (16 frames, scale 2, its unsharpened result sharpened each
+// way), PSNR held within the 3x3 range / with no limit (halos along edges) / widened: the chart
+// 22.64 / 25.20 / 24.98 dB; at 0.56x that lambda the chart 22.78 / 25.55 / 25.45, a smooth scene
+// 40.81 / 42.17 / 42.14, a photograph 37.17 / 37.20 / 37.21. Gains 1 and 4 and thresholds 0 to 16
+// did no better.
 inline constexpr double kExtremumGain = 2.0;
 inline constexpr double kExtremumNoise = 6.0;
 inline constexpr int kDeconvolutionRadius = 6;
-std::vector<double> deconvolution_kernel(const MergeBlur &blur, double noise, double amount, int radius = kDeconvolutionRadius);
+std::vector<double> deconvolution_kernel(const MergeBlur &blur, double noise, double signal, double amount,
+	int radius = kDeconvolutionRadius);
 
 // The first `bands` bands of `image` (float, working units) finished as `options` says; the others
 // (counts) pass through. Lazy. The deconvolution and the range limit both read a neighbourhood, so
@@ -81,7 +87,7 @@ std::vector<double> deconvolution_kernel(const MergeBlur &blur, double noise, do
 inline constexpr int kCacheTile = 128;
 int sharpen_cache_tiles(int width, int threads);
 std::uint64_t sharpen_cache_bytes(int width, int bands, int threads);
-vips::VImage sharpen_values(const vips::VImage &image, int bands, const MergeBlur &blur, double noise, const SharpenOptions &options,
-	int threads);
+vips::VImage sharpen_values(const vips::VImage &image, int bands, const MergeBlur &blur, double noise, double signal,
+	const SharpenOptions &options, int threads);
 
 } // namespace superstack
