@@ -239,10 +239,16 @@ TEST_CASE("repeatability: threads 1 and 4, two --memory values, killed (-9) then
 	check_same_results(dir / "t1", killed);
 	CHECK(files_in(killed) == kResults);
 
-	// kill -9 during alignment, once a frame's alignment is saved: the resumed run reuses it.
+	// kill -9 during alignment, once a frame's alignment is saved (a whole line: the file exists
+	// from its open, before the line is written): the resumed run reuses it.
 	const fs::path cut = dir / "cut-align";
 	const ProcessResult c = run_superstack_until(run("cut-align", {"--threads", "1"}),
-		[&] { return fs::exists(cut / ".superstack-work" / "align.jsonl"); }, SIGKILL);
+		[&] {
+			std::ifstream in(cut / ".superstack-work" / "align.jsonl", std::ios::binary);
+			std::string line;
+			return std::getline(in, line) && !in.eof();
+		},
+		SIGKILL);
 	CHECK(c.exit_code == 128 + SIGKILL);
 	const ProcessResult after = run_superstack(run("cut-align", {"--resume", "-v"}), 120);
 	CAPTURE(after.err);
