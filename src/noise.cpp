@@ -1,4 +1,5 @@
-// noise -- pairs of frames, low-passed differences on a grid of blocks, one pooled median.
+// noise -- pairs of frames, low-passed differences on a grid of blocks, one pooled robust sd; the
+// reference's Laplacian power on the same grid.
 #include "superstack/noise.hpp"
 
 #include "superstack/geometry.hpp"
