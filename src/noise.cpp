@@ -110,6 +110,8 @@ double gaussian_noise_gain(double sigma)
 std::optional<NoiseEstimate> estimate_noise(const NoiseFrame &reference, const std::vector<NoiseFrame> &others,
 	const std::optional<vips::VImage> &mask)
 {
+	if (others.empty())
+		return std::nullopt; // the reference alone cannot tell its noise from its texture
 	const int width = reference.working.width(), height = reference.working.height();
 	// The low-pass's reach (its kernel's half width) plus lanczos3's, kept clear of every edge.
 	const int reach = static_cast<int>(std::ceil(std::sqrt(-2 * std::log(kNoiseMinAmplitude)) * kNoiseLowPass)) + 3;
@@ -117,8 +119,7 @@ std::optional<NoiseEstimate> estimate_noise(const NoiseFrame &reference, const s
 
 	const vips::VImage ref_value = colour_of(reference).bandmean();
 	const vips::VImage ref_bad = unusable(reference, mask);
-	const vips::VImage ref_laplacian = ref_value.conv(vips::VImage::new_matrixv(3, 3, 0.0, 1.0, 0.0, 1.0, -4.0, 1.0, 0.0, 1.0, 0.0),
-		vips::VImage::option()->set("precision", VIPS_PRECISION_FLOAT));
+	const vips::VImage ref_laplacian = laplacian(ref_value);
 	// The signal: the reference's Laplacian at every block of the grid, clipped or not.
 	// Summed here in order, not by libvips' threads: the same value whatever the thread count.
 	std::vector<vips::VImage> signal_blocks;

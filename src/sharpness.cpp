@@ -1,6 +1,7 @@
 // sharpness -- noise-compensated Laplacian variance from one histogram.
 #include "superstack/sharpness.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <cstdint>
@@ -13,10 +14,15 @@ constexpr double kBinsPerUnit = 8192.0; // Laplacian values in [-4, 4) on 65536 
 constexpr double kOffset = 32768.0;
 }
 
-Sharpness measure_sharpness(const vips::VImage &luminance)
+vips::VImage laplacian(const vips::VImage &image)
 {
 	const vips::VImage kernel = vips::VImage::new_matrixv(3, 3, 0.0, 1.0, 0.0, 1.0, -4.0, 1.0, 0.0, 1.0, 0.0);
-	const vips::VImage lap = luminance.cast(VIPS_FORMAT_FLOAT).conv(kernel, vips::VImage::option()->set("precision", VIPS_PRECISION_FLOAT));
+	return image.cast(VIPS_FORMAT_FLOAT).conv(kernel, vips::VImage::option()->set("precision", VIPS_PRECISION_FLOAT));
+}
+
+Sharpness measure_sharpness(const vips::VImage &luminance)
+{
+	const vips::VImage lap = laplacian(luminance);
 	// Round to the nearest bin; cast() clamps to [0, 65535].
 	const vips::VImage quantised = (lap * kBinsPerUnit + kOffset).round(VIPS_OPERATION_ROUND_RINT).cast(VIPS_FORMAT_USHORT);
 	const vips::VImage hist = quantised.hist_find().cast(VIPS_FORMAT_DOUBLE);
@@ -52,8 +58,9 @@ Sharpness measure_sharpness(const vips::VImage &luminance)
 		distance[static_cast<std::size_t>(std::abs(static_cast<double>(i) - median))] += counts[i];
 	const double mad = quantile_bin(distance, 0.5) / kBinsPerUnit;
 	const double lap_sigma = 1.4826 * mad;
-	s.noise = lap_sigma / std::sqrt(20.0);
+	s.noise = lap_sigma / std::sqrt(kLaplacianNoiseGain);
 	s.sharpness = std::max(0.0, variance - lap_sigma * lap_sigma);
+	s.variance = variance;
 	return s;
 }
 

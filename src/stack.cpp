@@ -645,7 +645,7 @@ std::pair<double, double> measure_noise(const Inputs &in, const std::vector<vips
 	const NoiseFrame r = noise_frame(result.reference);
 	const vips::VImage colour = r.alpha ? r.working.extract_band(0, vips::VImage::option()->set("n", r.working.bands() - 1)) : r.working;
 	const Sharpness s = measure_sharpness(colour.bandmean());
-	const double signal = signal_power(s.sharpness + kLaplacianNoiseGain * s.noise * s.noise, s.noise);
+	const double signal = signal_power(s.variance, s.noise);
 	progress.note(fmt::format("frame noise {:.5f}, signal Laplacian {:.5f} rms (the reference alone: no other frame overlaps it enough)",
 		s.noise, std::sqrt(signal)));
 	return {s.noise, signal};

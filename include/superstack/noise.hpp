@@ -26,6 +26,7 @@
 // samples at a time (2 floats each) and the pooled differences (1 float each): 6 MB at most.
 #pragma once
 
+#include "superstack/sharpness.hpp"
 #include "superstack/transform.hpp"
 
 #include <vips/vips8>
@@ -75,9 +76,8 @@ inline constexpr int kNoiseClipIterations = 10;
 double clipped_sigma(std::vector<float> magnitudes);
 
 // The power of the signal's 4-neighbour Laplacian from the image's (`laplacian_variance`) and its
-// noise sigma: less the noise's share, kLaplacianNoiseGain sigma^2 (white noise through the kernel
-// 1, 1, -4, 1, 1), and at least kMinSignal of that share (a featureless scene: no detail to find).
-inline constexpr double kLaplacianNoiseGain = 20;
+// noise sigma: less the noise's share, kLaplacianNoiseGain sigma^2 (sharpness.hpp), and at least
+// kMinSignal of that share (a featureless scene: no detail to find).
 inline constexpr double kMinSignal = 1.0 / 16;
 double signal_power(double laplacian_variance, double sigma);
 

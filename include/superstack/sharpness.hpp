@@ -11,9 +11,15 @@
 
 namespace superstack {
 
+// The 4-neighbour Laplacian (0 1 0, 1 -4 1, 0 1 0) of a 1-band image, float, lazy. White noise of
+// sigma comes out of it with variance kLaplacianNoiseGain sigma^2 (16 + 4 x 1).
+inline constexpr double kLaplacianNoiseGain = 20;
+vips::VImage laplacian(const vips::VImage &image);
+
 struct Sharpness {
 	double sharpness = 0; // Laplacian variance less its noise part (working units squared)
 	double noise = 0;     // estimated noise sigma of the image (working units)
+	double variance = 0;  // the Laplacian's variance itself: sharpness + that noise part, or less
 };
 
 // `luminance`: 1 band, float, [0, 1].

@@ -12,6 +12,7 @@
 #include "superstack/frame.hpp"
 #include "superstack/geometry.hpp"
 #include "superstack/lanczos.hpp"
+#include "superstack/sharpness.hpp"
 #include "superstack/warp.hpp"
 
 #include <fmt/core.h>
@@ -189,8 +190,9 @@ struct Level {
 	std::vector<RefPatch> patches; // the textured, mostly unmasked ones
 };
 
-// The noise sigma of a patch from the median absolute 4-neighbour Laplacian (sigma * sqrt(20) for
-// white noise), which texture inflates: callers take a low quantile over many patches.
+// The noise sigma of a patch from the median absolute 4-neighbour Laplacian (sigma x
+// sqrt(kLaplacianNoiseGain) for white noise), which texture inflates: callers take a low quantile
+// over many patches.
 double patch_noise(const Grey &p)
 {
 	std::vector<double> lap;
@@ -200,7 +202,7 @@ double patch_noise(const Grey &p)
 	if (lap.empty())
 		return 0;
 	std::nth_element(lap.begin(), lap.begin() + lap.size() / 2, lap.end());
-	return 1.4826 * lap[lap.size() / 2] / std::sqrt(20.0);
+	return 1.4826 * lap[lap.size() / 2] / std::sqrt(kLaplacianNoiseGain);
 }
 
 // The smaller and larger eigenvalue of the mean structure tensor (central differences).
