@@ -37,7 +37,7 @@ MergeBlur merge_blur(Merge merge, double scale, double pixfrac, const Regression
 		b.noise = kDrizzleNoise;
 	}
 	if (merge == Merge::kernel) {
-		b.gaussian = regression.detail * scale;
+		b.gaussian = regression.detail * kKernelBlur * scale;
 		b.noise = kKernelNoise;
 	}
 	return b;
