@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <regex>
 
 using namespace superstack::test;
 using namespace superstack;
@@ -124,6 +125,10 @@ TEST_CASE("cli: help for every command shows examples; run writes exactly the re
 		CHECK(r.exit_code == 0);
 		CHECK(r.out.find("examples:") != std::string::npos);
 		CHECK(r.out.find("superstack " + std::string(command)) != std::string::npos);
+		// Defaults read as they were written: "(=0.15)", never the double's 17 digits.
+		const std::regex long_default(R"(\(=-?[0-9]*\.[0-9]{7,}\))");
+		std::smatch found;
+		CHECK_MESSAGE(!std::regex_search(r.out, found, long_default), (std::string(command) + " --help shows " + found.str()));
 	}
 	CHECK(run_superstack({"--version"}, 30).out.find("superstack") == 0);
 	TempDir dir("cli-good");

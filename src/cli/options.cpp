@@ -313,7 +313,7 @@ struct RunFlags {
 			("kernel", po::value(&kernel)->default_value("lanczos3"), "resampling: nearest, linear, cubic, lanczos3")
 			("merge", po::value(&merge)->default_value("interpolate"), "how frames reach the output grid: interpolate (resampled), drizzle (their own pixels, shrunk and dropped) or kernel (their own pixels, weighed by steering kernels and robustness)")
 			("pixfrac", po::value(&o.pixfrac)->default_value(0.5), "drizzle: the drop's side over the input pixel's, in (0, 1]")
-			("kernel-detail", po::value(&o.regression.detail)->default_value(RegressionOptions{}.detail), "kernel: the kernel's sd across edges, reference pixels")
+			("kernel-detail", po::value(&o.regression.detail)->default_value(RegressionOptions{}.detail, fmt::format("{}", RegressionOptions{}.detail)), "kernel: the kernel's sd across edges, reference pixels")
 			("kernel-denoise", po::value(&o.regression.denoise)->default_value(RegressionOptions{}.denoise), "kernel: where there is no detail, a round kernel this many times --kernel-detail (1: no widening)")
 			("robustness", po::value(&o.regression.robustness)->default_value(RegressionOptions{}.robustness), "kernel, drizzle: a frame counts fully where its local mean is within this many expected spreads of the consensus, less beyond (0: off, plain drizzle)")
 			("sharpen", po::value(&sharpen)->default_value("none"), "undo part of the known blur (Wiener deconvolution, no overshoot): none, auto, or an amount (auto x it)")
