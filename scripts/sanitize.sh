@@ -31,7 +31,7 @@ echo "sanitize: built $build in $(( $(date +%s) - start )) s"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:allocator_may_return_null=1
 export LSAN_OPTIONS=suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
-subset='bad input*,cli: bad input*,cli: help*,sizes parse*,memory plan*,transforms file*,matrix algebra*,estimators*,winsorized sigma*,running*,median kernel*,reducer matches*,drizzle: the overlap*,drizzle: one frame*,crop common*,crop none*,fit: least*,phase correlation*,Lucas-Kanade*,exposure fit*,linear light*,lanczos3*,nearest*,linear warp*,projective warp*,footprint*,output grid*,score:*,run: 8-bit*,run: grey and RGB*,kernel: the s*,kernel: the l*,sharpen*'
+subset='bad input*,cli: bad input*,cli: help*,sizes parse*,memory plan*,transforms file*,matrix algebra*,field fit*,displacement field*,frame map*,warp through*,run: a constant field*,estimators*,winsorized sigma*,running*,median kernel*,reducer matches*,drizzle: the overlap*,drizzle: one frame*,crop common*,crop none*,fit: least*,phase correlation*,Lucas-Kanade*,exposure fit*,linear light*,lanczos3*,nearest*,linear warp*,projective warp*,footprint*,output grid*,score:*,run: 8-bit*,run: grey and RGB*,kernel: the s*,kernel: the l*,sharpen*'
 status=0
 start=$(date +%s)
 out=$build/test-output.txt

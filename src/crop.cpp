@@ -31,12 +31,16 @@ std::vector<RowSpan> common_spans(const std::vector<FrameArea> &frames, const Re
 {
 	std::vector<RowSpan> spans(static_cast<std::size_t>(std::max(0, area.height)), RowSpan{area.left, area.right()});
 	for (const FrameArea &f : frames) {
-		const bool affine = f.output_to_frame.is_affine();
+		const Matrix3 &m = f.output_to_frame.matrix();
+		const bool affine = m.is_affine();
+		// With a displacement field: the pixels surely covered, those whose matrix point lies the
+		// field's reach inside the frame (the common area stays convex).
+		const double inset = f.output_to_frame.frame_reach();
 		for (int i = 0; i < area.height; i++) {
 			RowSpan &s = spans[static_cast<std::size_t>(i)];
 			if (s.empty())
 				continue;
-			const auto [x0, x1] = covered_span(f.output_to_frame, f.width, f.height, affine, area.top + i, s.x0, s.x1);
+			const auto [x0, x1] = covered_span(m, f.width, f.height, affine, area.top + i, s.x0, s.x1, inset);
 			s = {x0, x1};
 		}
 	}
@@ -68,10 +72,10 @@ Rect union_bounds(const std::vector<FrameArea> &frames)
 {
 	int l = INT_MAX, t = INT_MAX, r = INT_MIN, b = INT_MIN;
 	for (const FrameArea &f : frames) {
+		// With a displacement field, a superset: the frame grown by the field's reach.
 		const Rect extent = frame_extent(f.output_to_frame, f.width, f.height);
-		const bool affine = f.output_to_frame.is_affine();
 		for (int y = extent.top; y < extent.bottom(); y++) {
-			const auto [x0, x1] = covered_span(f.output_to_frame, f.width, f.height, affine, y, extent.left, extent.right());
+			const auto [x0, x1] = covered_span(f.output_to_frame, f.width, f.height, y, extent.left, extent.right());
 			if (x1 <= x0)
 				continue;
 			l = std::min(l, x0), r = std::max(r, x1);

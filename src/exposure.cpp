@@ -75,7 +75,8 @@ std::pair<vips::VImage, vips::VImage> proxies(const ExposureImage &image, const 
 // margin for the blur and the resampling kernel) is under a quarter of it, that footprint alone (a
 // frame far larger than the reference: its proxy is then made at the footprint's scale, keeping the
 // reference's detail, in a time that does not grow with the rest of the frame).
-Rect part_under_reference(const ExposureProxy &reference, const ExposureImage &frame, const Matrix3 &reference_to_frame)
+Rect part_under_reference(const ExposureProxy &reference, const ExposureImage &frame, const Matrix3 &reference_to_frame,
+	double field_reach)
 {
 	const Rect whole{0, 0, frame.working.width(), frame.working.height()};
 	const double rw = static_cast<double>(reference.width) * reference.shrink;
@@ -87,7 +88,7 @@ Rect part_under_reference(const ExposureProxy &reference, const ExposureImage &f
 	}
 	if (!(x0 > -1e9 && x1 < 1e9 && y0 > -1e9 && y1 < 1e9))
 		return whole;
-	const double margin = 0.05 * std::max(x1 - x0, y1 - y0) + 16;
+	const double margin = 0.05 * std::max(x1 - x0, y1 - y0) + 16 + field_reach;
 	const Rect footprint = Rect{static_cast<int>(std::floor(x0 - margin)), static_cast<int>(std::floor(y0 - margin)),
 		static_cast<int>(std::ceil(x1 - x0 + 2 * margin)), static_cast<int>(std::ceil(y1 - y0 + 2 * margin))}
 				       .intersect(whole);
@@ -211,12 +212,13 @@ ExposureProxy exposure_proxy(const ExposureImage &image, const std::optional<vip
 }
 
 std::optional<ExposureFit> estimate_exposure(const ExposureProxy &reference, const ExposureImage &frame,
-	const Matrix3 &reference_to_frame, bool with_offset)
+	const FrameMap &map, bool with_offset)
 {
+	const Matrix3 &reference_to_frame = map.matrix();
 	// Reference proxy pixel p sits at reference pixel k_r p + (k_r - 1) / 2.
 	const double kr = reference.shrink;
 	const Matrix3 from_proxy({{{kr, 0, (kr - 1) / 2}, {0, kr, (kr - 1) / 2}, {0, 0, 1}}});
-	const Rect area = part_under_reference(reference, frame, reference_to_frame);
+	const Rect area = part_under_reference(reference, frame, reference_to_frame, map.frame_reach());
 	const ExposureImage part = area.width == frame.working.width() && area.height == frame.working.height()
 		? frame
 		: ExposureImage{frame.working.extract_area(area.left, area.top, area.width, area.height), frame.alpha};
@@ -226,13 +228,24 @@ std::optional<ExposureFit> estimate_exposure(const ExposureProxy &reference, con
 	const Matrix3 to_proxy({{{1.0 / k, 0, -(k - 1) / (2.0 * k) - area.left / static_cast<double>(k)},
 		{0, 1.0 / k, -(k - 1) / (2.0 * k) - area.top / static_cast<double>(k)}, {0, 0, 1}}});
 	const Matrix3 m = (to_proxy * reference_to_frame * from_proxy).normalised();
-	const std::vector<float> warped = floats_of(warp_to_grid(value, m, reference.width, reference.height, Kernel::lanczos3));
-	const std::vector<float> warped_bad = floats_of(warp_to_grid(bad, m, reference.width, reference.height, Kernel::linear));
+	// Reference proxy pixel -> frame proxy pixel, through the field when there is one.
+	const DisplacementField *field = map.field();
+	const Matrix3 after = (to_proxy * reference_to_frame).normalised();
+	auto warp = [&](const vips::VImage &image, Kernel kernel) {
+		return floats_of(field ? warp_displaced(image, from_proxy, *field, after, reference.width, reference.height, kernel)
+				       : warp_to_grid(image, m, reference.width, reference.height, kernel));
+	};
+	const std::vector<float> warped = warp(value, Kernel::lanczos3);
+	const std::vector<float> warped_bad = warp(bad, Kernel::linear);
 	std::vector<float> r, f;
 	for (int y = 0; y < reference.height; y++)
 		for (int x = 0; x < reference.width; x++) {
 			const std::size_t i = static_cast<std::size_t>(y) * reference.width + x;
-			const Point q = m.apply({static_cast<double>(x), static_cast<double>(y)});
+			Point q = m.apply({static_cast<double>(x), static_cast<double>(y)});
+			if (field) {
+				const Point p = from_proxy.apply({static_cast<double>(x), static_cast<double>(y)}), d = field->at(p);
+				q = after.apply({p.x + d.x, p.y + d.y});
+			}
 			if (!(q.x >= kEdgeMargin && q.x <= value.width() - 1 - kEdgeMargin && q.y >= kEdgeMargin &&
 				    q.y <= value.height() - 1 - kEdgeMargin))
 				continue;

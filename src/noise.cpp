@@ -51,13 +51,15 @@ std::vector<int> block_starts(int length, int margin, int block)
 	return starts;
 }
 
-// True when the rectangle's corners (a projective map keeps the convex frame area) map inside the frame.
-bool inside_frame(const Matrix3 &m, const Rect &r, int width, int height)
+// True when the rectangle's corners (a projective map keeps the convex frame area) map inside the
+// frame, by the field's reach when the map has a displacement field.
+bool inside_frame(const FrameMap &m, const Rect &r, int width, int height)
 {
 	const double x0 = r.left - 0.5, y0 = r.top - 0.5, x1 = r.left + r.width - 0.5, y1 = r.top + r.height - 0.5;
+	const double in = m.frame_reach();
 	for (const Point p : {Point{x0, y0}, Point{x1, y0}, Point{x0, y1}, Point{x1, y1}}) {
-		const Point q = m.apply(p);
-		if (!(q.x >= 0 && q.x <= width - 1 && q.y >= 0 && q.y <= height - 1))
+		const Point q = m.matrix().apply(p);
+		if (!(q.x >= in && q.x <= width - 1 - in && q.y >= in && q.y <= height - 1 - in))
 			return false;
 	}
 	return true;
@@ -144,8 +146,9 @@ std::optional<NoiseEstimate> estimate_noise(const NoiseFrame &reference, const s
 		const NoiseFrame &f = others[p * others.size() / pairs];
 		const int fw = f.working.width(), fh = f.working.height();
 		std::vector<vips::VImage> blocks;
-		const vips::VImage warped = warp_to_grid(colour_of(f).bandmean(), f.reference_to_frame, width, height, Kernel::lanczos3);
-		const vips::VImage warped_bad = warp_to_grid(unusable(f, std::nullopt), f.reference_to_frame, width, height, Kernel::linear);
+		const OutputGeometry grid_of_reference = OutputGeometry::for_reference(width, height, 1);
+		const vips::VImage warped = warp_to_output(colour_of(f).bandmean(), f.reference_to_frame, grid_of_reference, Kernel::lanczos3);
+		const vips::VImage warped_bad = warp_to_output(unusable(f, std::nullopt), f.reference_to_frame, grid_of_reference, Kernel::linear);
 		const vips::VImage both = vips::VImage::bandjoin({low_pass(ref_value - warped), low_pass(ref_bad + warped_bad)});
 		for (const int y : ys)
 			for (const int x : xs)

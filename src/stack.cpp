@@ -367,7 +367,7 @@ std::optional<ChannelTransforms> measure_tca(const Inputs &in, const std::vector
 // lens's chromatic aberration when `tca`). Rejected frames are named in a warning (skip) or fail the
 // run (fail).
 TransformSet estimate_transforms(const Inputs &in, const std::vector<vips::VImage> &working, int reference,
-	MotionModel model, const std::optional<vips::VImage> &mask, AlignFailure on_failure, double max_residual,
+	MotionModel model, const std::optional<vips::VImage> &mask, AlignFailure on_failure, double max_residual, int local_grid,
 	bool tca, int threads, Progress &progress, WorkFolder *work = nullptr, int *reused = nullptr)
 {
 	std::vector<AlignFrame> frames;
@@ -377,6 +377,7 @@ TransformSet estimate_transforms(const Inputs &in, const std::vector<vips::VImag
 	options.model = model;
 	options.threads = threads;
 	options.max_residual = max_residual;
+	options.local_grid = local_grid;
 	if (work) {
 		// Alignments saved by an interrupted run are reused; new ones are saved as they are made.
 		options.known = work->saved_alignments(in.files, in.files[reference]);
@@ -390,10 +391,15 @@ TransformSet estimate_transforms(const Inputs &in, const std::vector<vips::VImag
 	for (std::size_t i = 0; i < aligned.size(); i++) {
 		const FrameAlignment &a = aligned[i];
 		AlignmentReport r{std::string(motion_model_name(a.model)), a.patches, a.inliers, a.residual_rms, a.ok, a.reason};
-		set.frames.push_back({in.files[i].string(), a.matrix, r});
+		if (a.displacement)
+			r.local = LocalReport{a.local_patches, a.local_residual_rms, a.matrix_residual_rms};
+		set.frames.push_back({in.files[i].string(), a.matrix, r, std::nullopt, a.ok ? a.displacement : std::nullopt});
 		if (a.ok) {
-			progress.note(fmt::format("aligned {}: {} of {} patches, residual {:.3f} px", in.files[i].filename().string(),
-				a.inliers, a.patches, a.residual_rms));
+			progress.note(fmt::format("aligned {}: {} of {} patches, residual {:.3f} px{}", in.files[i].filename().string(),
+				a.inliers, a.patches, a.residual_rms,
+				a.displacement ? fmt::format("; local field: {:.3f} px on {} patches it was not fitted to (the matrix alone {:.3f} px)",
+							 a.local_residual_rms, a.local_patches, a.matrix_residual_rms)
+					       : std::string()));
 			continue;
 		}
 		if (on_failure == AlignFailure::fail)
@@ -441,7 +447,7 @@ AlignRunResult align_stack(const AlignRunOptions &o, Progress &progress)
 	const int reference = in.reference ? *in.reference : sharpest_frame(in, measure_frames(in, working, progress), progress);
 	AlignRunResult result;
 	result.transforms = estimate_transforms(in, working, reference, o.align, open_reference_mask(o.mask, in.infos[reference], spool),
-		o.on_align_failure, o.max_residual, o.tca, threads, progress);
+		o.on_align_failure, o.max_residual, o.local_grid, o.tca, threads, progress);
 	for (const auto &f : result.transforms.frames)
 		result.rejected += f.report && !f.report->ok;
 	write_transforms(o.output, result.transforms);
@@ -571,6 +577,7 @@ std::string run_key(const RunOptions &o, const Inputs &in)
 		{"min-sharpness", o.selection.min_sharpness ? json(*o.selection.min_sharpness) : json()},
 		{"linear", static_cast<int>(o.linear)}, {"crop", std::string(crop_name(o.crop))},
 		{"on-align-failure", o.on_align_failure == AlignFailure::skip ? "skip" : "fail"}, {"max-residual", o.max_residual},
+		{"local-grid", o.local_grid},
 		{"tca", o.tca}, {"depth", static_cast<int>(o.save.depth)}, {"save-coverage", o.save_coverage},
 		{"save-rejects", o.save_rejects}, {"save-weights", o.save_weights}, {"on-error", o.on_error == FrameErrors::skip ? "skip" : "fail"}};
 	return key.dump();
@@ -585,9 +592,16 @@ std::string band_layout(const OutputGeometry &g, const vips::VImage &encoded, co
 	json stacked = json::array();
 	for (std::size_t i = 0; i < frames.size(); i++) {
 		json rows = json::array();
-		for (const auto &row : frames[i].output_to_frame.rows())
+		for (const auto &row : frames[i].output_to_frame.matrix().rows())
 			rows.push_back({row[0], row[1], row[2]});
-		stacked.push_back({{"file", files[i].string()}, {"output_to_frame", rows}, {"weight", frames[i].weight}});
+		json frame = {{"file", files[i].string()}, {"output_to_frame", rows}, {"weight", frames[i].weight}};
+		if (const DisplacementField *d = frames[i].output_to_frame.field()) {
+			// Its grid and a digest of its values, not the values themselves.
+			std::string values(reinterpret_cast<const char *>(d->dx.data()), d->dx.size() * sizeof(double));
+			values.append(reinterpret_cast<const char *>(d->dy.data()), d->dy.size() * sizeof(double));
+			frame["displacement"] = {d->left, d->top, d->spacing, d->columns, d->rows, fnv1a(values)};
+		}
+		stacked.push_back(frame);
 	}
 	return json{{"geometry", {g.reference_width, g.reference_height, g.scale, g.left, g.top, g.width, g.height}},
 		{"bands", encoded.bands()}, {"format", static_cast<int>(encoded.format())}, {"frames", stacked}}
@@ -626,12 +640,14 @@ bool same_device(const fs::path &a, const fs::path &b)
 // against the other frames as stacked; from the reference alone (sharpness.hpp) when no other frame
 // overlaps it enough.
 std::pair<double, double> measure_noise(const Inputs &in, const std::vector<vips::VImage> &prepared,
-	const std::vector<std::optional<Matrix3>> &transforms, const RunResult &result, const std::optional<vips::VImage> &mask,
-	Progress &progress)
+	const std::vector<std::optional<Matrix3>> &transforms, const std::vector<std::shared_ptr<const DisplacementField>> &fields,
+	const RunResult &result, const std::optional<vips::VImage> &mask, Progress &progress)
 {
+	const FrameInfo &ref = in.infos[result.reference];
+	const OutputGeometry grid_of_reference = OutputGeometry::for_reference(ref.width, ref.height, 1);
 	auto noise_frame = [&](std::size_t i) {
 		const ExposureFit fit = result.exposures[i].value_or(ExposureFit{});
-		return NoiseFrame{prepared[i], in.infos[i].alpha, *transforms[i], (1 - fit.offset) / fit.gain};
+		return NoiseFrame{prepared[i], in.infos[i].alpha, FrameMap(*transforms[i], fields[i], grid_of_reference), (1 - fit.offset) / fit.gain};
 	};
 	std::vector<NoiseFrame> others;
 	for (std::size_t i = 0; i < in.files.size(); i++)
@@ -720,10 +736,12 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	const FrameInfo &ref = in.infos[result.reference];
 	const std::optional<vips::VImage> mask = open_reference_mask(o.mask, ref, spool);
 	const OutputGeometry full = OutputGeometry::for_reference(ref.width, ref.height, o.scale);
+	const OutputGeometry grid_of_reference = OutputGeometry::for_reference(ref.width, ref.height, 1);
 
 	// Transforms: from the file, estimated here, or the identity (frames taken as aligned). Frames
 	// the alignment rejected are left out. `report` is what OUTDIR/transforms.json will say.
 	std::vector<std::optional<Matrix3>> transforms(in.files.size(), Matrix3::identity());
+	std::vector<std::shared_ptr<const DisplacementField>> fields(in.files.size()); // null: none
 	std::optional<ChannelTransforms> tca; // the lens's chromatic aberration, when corrected
 	TransformSet report;
 	report.reference = result.reference;
@@ -742,6 +760,9 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 			const FrameTransform &t = given->frames[*at];
 			matrices.push_back(t.matrix);
 			report.frames[i].report = t.report;
+			report.frames[i].displacement = t.displacement;
+			if (t.displacement)
+				fields[i] = std::make_shared<const DisplacementField>(*t.displacement);
 			if (t.report && !t.report->ok) {
 				if (static_cast<int>(i) == result.reference)
 					throw_error(ExitCode::bad_input, "{}: the reference frame {} is marked rejected", o.transforms->string(),
@@ -751,8 +772,14 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 				transforms[i].reset();
 			}
 		}
-		// The file's matrices may be relative to another reference: re-express them against ours.
+		// The file's matrices may be relative to another reference: re-express them against ours. Its
+		// displacement fields are in its reference's coordinates, so they need that reference.
 		const Matrix3 to_ref = matrices[result.reference].inverse();
+		if (std::any_of(fields.begin(), fields.end(), [](const auto &f) { return f != nullptr; }) &&
+			mapping_rms(to_ref, Matrix3::identity(), ref.width, ref.height, 3) > 1e-6)
+			throw_error(ExitCode::bad_input, "{}: its displacement fields are relative to its own reference frame, not {}: run with "
+							 "--reference set to the frame whose matrix is the identity",
+				o.transforms->string(), in.files[result.reference].filename().string());
 		for (std::size_t i = 0; i < in.files.size(); i++) {
 			report.frames[i].matrix = (matrices[i] * to_ref).normalised();
 			if (transforms[i])
@@ -760,11 +787,13 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 		}
 	} else if (o.align != MotionModel::none && in.files.size() > 1) {
 		const TransformSet set = estimate_transforms(in, working, result.reference, o.align, mask, o.on_align_failure,
-			o.max_residual, o.tca, threads, progress, &work, &result.alignments_reused);
+			o.max_residual, o.local_grid, o.tca, threads, progress, &work, &result.alignments_reused);
 		tca = set.tca;
 		for (std::size_t i = 0; i < in.files.size(); i++) {
 			transforms[i] = set.frames[i].matrix;
 			report.frames[i] = set.frames[i];
+			if (set.frames[i].displacement)
+				fields[i] = std::make_shared<const DisplacementField>(*set.frames[i].displacement);
 			if (!set.frames[i].report->ok)
 				transforms[i].reset();
 		}
@@ -804,7 +833,8 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 			if (!proxy)
 				proxy = on_file(result.reference, [&] { return exposure_proxy({prepared[result.reference], ref.alpha}, mask); });
 			const auto fit = on_file(i, [&] {
-				return estimate_exposure(*proxy, {prepared[i], in.infos[i].alpha}, *transforms[i], o.normalize == Normalize::gain_offset);
+				return estimate_exposure(*proxy, {prepared[i], in.infos[i].alpha}, FrameMap(*transforms[i], fields[i], grid_of_reference),
+					o.normalize == Normalize::gain_offset);
 			});
 			const std::string name = in.files[i].filename().string();
 			if (!fit) {
@@ -849,12 +879,13 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	std::vector<FrameArea> areas;
 	for (std::size_t i = 0; i < in.files.size(); i++)
 		if (transforms[i])
-			areas.push_back({output_to_frame(*transforms[i], full), in.infos[i].width, in.infos[i].height});
+			areas.push_back({FrameMap(*transforms[i], fields[i], full), in.infos[i].width, in.infos[i].height});
 	result.geometry = crop_geometry(o.crop, full, areas);
 	if (o.crop != Crop::reference)
 		progress.note(fmt::format("crop {}: {}x{} output pixels at ({}, {}) of the reference's {}x{}", crop_name(o.crop),
 			result.geometry.width, result.geometry.height, result.geometry.left, result.geometry.top, full.width, full.height));
 
+	spec.displaced = std::any_of(fields.begin(), fields.end(), [](const auto &f) { return f != nullptr; });
 	result.plan = plan_for(o, spec, result.frames, threads, result.geometry.width);
 	progress.note(result.plan.describe());
 
@@ -863,7 +894,7 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	// signal's detail: both measured from the frames against each other (noise.hpp).
 	double noise = 0, signal = 0;
 	if (measures_consensus(spec) || o.sharpen.amount > 0)
-		std::tie(noise, signal) = measure_noise(in, prepared, transforms, result, mask, progress);
+		std::tie(noise, signal) = measure_noise(in, prepared, transforms, fields, result, mask, progress);
 	if (measures_consensus(spec))
 		spec.regression.noise = noise;
 	if (o.merge == Merge::kernel)
@@ -896,7 +927,7 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 		f.height = in.infos[i].height;
 		f.alpha = in.infos[i].alpha;
 		f.reference = static_cast<int>(i) == result.reference;
-		f.output_to_frame = output_to_frame(*transforms[i], result.geometry);
+		f.output_to_frame = FrameMap(*transforms[i], fields[i], result.geometry);
 		f.footprint = frame_footprint(f.output_to_frame, f.width, f.height, result.geometry);
 		f.warped = warp_to_output(f.working, f.output_to_frame, result.geometry, o.kernel, tca);
 		frames.push_back(std::move(f));

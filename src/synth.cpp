@@ -15,13 +15,16 @@
 #include "superstack/frame.hpp"
 #include "superstack/geometry.hpp"
 #include "superstack/transform.hpp"
+#include "superstack/warp.hpp"
 
 #include <fmt/core.h>
 #include <vips/vips8>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <exception>
+#include <numbers>
 #include <random>
 #include <string>
 #include <system_error>
@@ -49,6 +52,8 @@ void validate(const SynthOptions &o)
 		throw_error(ExitCode::usage, "--max-rotation must be in [0, 45] degrees (got {})", o.max_rotation);
 	if (!(o.max_scale >= 0) || o.max_scale > 0.5)
 		throw_error(ExitCode::usage, "--max-scale must be in [0, 0.5] (got {})", o.max_scale);
+	if (!(o.local_motion >= 0) || o.local_motion > 64)
+		throw_error(ExitCode::usage, "--local-motion must be in [0, 64] px (got {})", o.local_motion);
 	if (!(o.moving_object >= 0) || o.moving_object > 0.5)
 		throw_error(ExitCode::usage, "--moving-object must be in [0, 0.5] (got {})", o.moving_object);
 	if (o.moving_frames < 0 || o.moving_frames > o.frames)
@@ -115,6 +120,53 @@ std::vector<Matrix3> random_transforms(const SynthOptions &o, int w, int h)
 	return matrices;
 }
 
+constexpr double kFieldSpacing = 16; // reference pixels between a synthetic field's nodes
+
+// Frame f's displacement field (none for the reference, or without local motion): see synth.hpp.
+std::vector<std::optional<DisplacementField>> random_fields(const SynthOptions &o, int w, int h)
+{
+	std::vector<std::optional<DisplacementField>> fields(static_cast<std::size_t>(o.frames));
+	if (!(o.local_motion > 0))
+		return fields;
+	std::mt19937_64 rng(o.seed ^ 0xD15D15D1ull);
+	const double shorter = std::min(w, h);
+	for (int f = 1; f < o.frames; f++) {
+		DisplacementField d;
+		d.spacing = kFieldSpacing;
+		d.columns = static_cast<int>(std::ceil((w - 1) / kFieldSpacing)) + 1;
+		d.rows = static_cast<int>(std::ceil((h - 1) / kFieldSpacing)) + 1;
+		struct Wave {
+			double kx, ky, phase, amplitude;
+		};
+		std::array<std::array<Wave, 3>, 2> waves{};
+		for (auto &axis : waves)
+			for (Wave &wave : axis) {
+				const double angle = symmetric(rng, std::numbers::pi);
+				const double length = shorter * (0.75 + symmetric(rng, 0.25));
+				wave = {std::cos(angle) * 2 * std::numbers::pi / length, std::sin(angle) * 2 * std::numbers::pi / length,
+					symmetric(rng, std::numbers::pi), 0.75 + symmetric(rng, 0.25)};
+			}
+		for (int j = 0; j < d.rows; j++)
+			for (int i = 0; i < d.columns; i++) {
+				const double x = i * d.spacing, y = j * d.spacing;
+				double v[2] = {0, 0};
+				for (int a = 0; a < 2; a++)
+					for (const Wave &wave : waves[a])
+						v[a] += wave.amplitude * std::sin(wave.kx * x + wave.ky * y + wave.phase);
+				d.dx.push_back(v[0]), d.dy.push_back(v[1]);
+			}
+		const double scale = o.local_motion / std::max(1e-12, d.max_magnitude());
+		for (auto *values : {&d.dx, &d.dy})
+			for (double &v : *values)
+				v = std::round(v * scale * 1e4) / 1e4;
+		if (d.max_gradient() > 0.25)
+			throw_error(ExitCode::usage, "--local-motion {} bends {}x{} frames too much (a slope of {:.2f} px per pixel; at most 0.25)",
+				o.local_motion, w, h, d.max_gradient());
+		fields[static_cast<std::size_t>(f)] = std::move(d);
+	}
+	return fields;
+}
+
 // A seed for libvips' gaussnoise (a gint) per frame and band, from splitmix64 of the master seed.
 int noise_seed(std::uint64_t seed, int frame, int band)
 {
@@ -134,7 +186,7 @@ struct Scene {
 };
 
 // Truth pixels of margin that keep every frame's view (and the bicubic support) inside the scene.
-int margin_for(const std::vector<Matrix3> &matrices, int w, int h, const OutputGeometry &g)
+int margin_for(const std::vector<Matrix3> &matrices, double local_motion, int w, int h, const OutputGeometry &g)
 {
 	const double wr = g.width / g.scale, hr = g.height / g.scale; // the truth's extent, reference px
 	double over = std::max({0.0, wr - w, hr - h});
@@ -145,7 +197,7 @@ int margin_for(const std::vector<Matrix3> &matrices, int w, int h, const OutputG
 			over = std::max({over, -0.5 - p.x, -0.5 - p.y, p.x - (w - 0.5), p.y - (h - 0.5)});
 		}
 	}
-	return static_cast<int>(std::ceil((over + 1) * g.scale)) + 2;
+	return static_cast<int>(std::ceil((over + local_motion + 1) * g.scale)) + 2;
 }
 
 // libvips' affine takes (a, b, c, d) and output offsets; the input offsets stay 0. Its convention:
@@ -167,8 +219,23 @@ VImage clamp01(const VImage &v)
 	return (v.abs() - (v - 1).abs() + 1) * 0.5;
 }
 
-// Frame f: the scene seen through `h` (reference -> frame), integrated over each frame pixel.
-VImage render_frame(const Scene &scene, const Matrix3 &h, const OutputGeometry &g, int w, int fh)
+// The reference points p with p + d(p) = q for each pixel's point q of `points` (2 bands, double):
+// the fixed-point iteration of FrameMap::to_output, whose error shrinks by 2 x the field's slope per
+// step (at most 1/2), run until it is below 1e-9 px.
+VImage undisplaced(const VImage &points, const DisplacementField &field)
+{
+	const double rate = std::max(1e-3, 2 * field.max_gradient());
+	const int steps = static_cast<int>(std::ceil(std::log(1e-9 / (field.max_magnitude() + 1e-9)) / std::log(rate))) + 1;
+	VImage p = points;
+	for (int step = 0; step < std::clamp(steps, 1, 60); step++)
+		p = points - displacement_at(p, field);
+	return p;
+}
+
+// Frame f: the scene seen through `h` (reference -> frame) and the frame's field, integrated over
+// each frame pixel.
+VImage render_frame(const Scene &scene, const Matrix3 &h, const std::optional<DisplacementField> &field, const OutputGeometry &g,
+	int w, int fh)
 {
 	const double q = g.scale * scene.k; // scene pixels per reference pixel
 	const int n = std::abs(q - std::round(q)) < 1e-9 ? static_cast<int>(std::round(q)) : static_cast<int>(std::ceil(q));
@@ -176,7 +243,18 @@ VImage render_frame(const Scene &scene, const Matrix3 &h, const OutputGeometry &
 	const Matrix3 reference_to_scene({{{q, 0, off}, {0, q, off}, {0, 0, 1}}});
 	const Matrix3 frame_to_sub({{{static_cast<double>(n), 0, 0.5 * n - 0.5}, {0, static_cast<double>(n), 0.5 * n - 0.5}, {0, 0, 1}}});
 	const Matrix3 scene_to_sub = frame_to_sub * h * reference_to_scene.inverse();
-	VImage sub = warp(scene.image, scene_to_sub, n * w, n * fh);
+	VImage sub;
+	if (!field) {
+		sub = warp(scene.image, scene_to_sub, n * w, n * fh);
+	} else {
+		// Each subpixel's displaced reference point q = h^-1 (frame point), undone through the field,
+		// then into the scene, sampled there by the same bicubic as the rigid frames.
+		const VImage xy = VImage::xyz(n * w, n * fh).cast(VIPS_FORMAT_DOUBLE);
+		const VImage reference = undisplaced(map_points(xy, (h.inverse() * frame_to_sub.inverse()).normalised()), *field);
+		sub = scene.image.mapim(map_points(reference, reference_to_scene), VImage::option()
+			->set("interpolate", vips::VInterpolate::new_from_name("bicubic"))
+			->set("extend", VIPS_EXTEND_COPY));
+	}
 	// vips shrink asks for strips a few subpixel rows high and the full width; through a rotation
 	// each such strip needs a band of scene rows (width * sin(angle) high) recomputed every time.
 	// Short wide cache tiles, three rows of them, keep that to one scene pass:
@@ -298,9 +376,10 @@ SynthResult synthesize(const SynthOptions &o, Progress &progress)
 	}
 	const OutputGeometry g = OutputGeometry::for_reference(w, h, o.scale);
 	const std::vector<Matrix3> matrices = random_transforms(o, w, h);
+	const std::vector<std::optional<DisplacementField>> fields = random_fields(o, w, h);
 
 	Scene scene;
-	scene.margin = margin_for(matrices, w, h, g);
+	scene.margin = margin_for(matrices, o.local_motion, w, h, g);
 	const int sw = g.width + 2 * scene.margin, sh = g.height + 2 * scene.margin;
 	if (source) {
 		// The source is the scene at truth resolution; mirror it into the margin.
@@ -339,10 +418,10 @@ SynthResult synthesize(const SynthOptions &o, Progress &progress)
 	std::mt19937_64 exposure_rng(o.seed ^ 0xE1E1E1E1ull);
 	for (int f = 0; f < o.frames; f++) {
 		const std::string name = fmt::format("frame_{:03d}", f);
-		VImage clean = render_frame(scene, matrices[f], g, w, h);
+		VImage clean = render_frame(scene, matrices[f], fields[f], g, w, h);
 		if (set.tca) // each colour band through its own magnification, green as it is
-			clean = VImage::bandjoin({render_frame(scene, set.tca->red * matrices[f], g, w, h).extract_band(0),
-				clean.extract_band(1), render_frame(scene, set.tca->blue * matrices[f], g, w, h).extract_band(2)});
+			clean = VImage::bandjoin({render_frame(scene, set.tca->red * matrices[f], fields[f], g, w, h).extract_band(0),
+				clean.extract_band(1), render_frame(scene, set.tca->blue * matrices[f], fields[f], g, w, h).extract_band(2)});
 		if (const auto place = moving_object_place(o, f, w, h))
 			clean = with_moving_object(clean, *place, o.moving_texture);
 		if (std::find(o.blurred_frames.begin(), o.blurred_frames.end(), f) != o.blurred_frames.end())
@@ -368,7 +447,7 @@ SynthResult synthesize(const SynthOptions &o, Progress &progress)
 			});
 			result.jpeg_frames.push_back(jpg);
 		}
-		set.frames.push_back({tif.filename().string(), matrices[f], std::nullopt, std::nullopt});
+		set.frames.push_back({tif.filename().string(), matrices[f], std::nullopt, std::nullopt, fields[f]});
 		if (o.exposure_variation > 0)
 			set.frames.back().stacking = StackingReport{.gain = exposure, .offset = 0.0};
 		progress.update("synth", (f + 2) / steps, -1);

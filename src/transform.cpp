@@ -1,10 +1,11 @@
-// transform -- 3x3 matrix algebra (double precision) and the JSON transforms file.
+// transform -- 3x3 matrix algebra (double precision), displacement fields and the JSON transforms file.
 #include "superstack/transform.hpp"
 
 #include "superstack/error.hpp"
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <iterator>
@@ -94,9 +95,109 @@ bool Matrix3::is_affine() const
 	return std::abs(n(2, 0)) < 1e-12 && std::abs(n(2, 1)) < 1e-12;
 }
 
+Point DisplacementField::at(Point p) const
+{
+	const double u = std::clamp((p.x - left) / spacing, 0.0, columns - 1.0);
+	const double v = std::clamp((p.y - top) / spacing, 0.0, rows - 1.0);
+	const int i = std::min(static_cast<int>(u), std::max(0, columns - 2));
+	const int j = std::min(static_cast<int>(v), std::max(0, rows - 2));
+	const double fu = u - i, fv = v - j;
+	const int i1 = std::min(i + 1, columns - 1), j1 = std::min(j + 1, rows - 1);
+	auto lerp = [&](const std::vector<double> &d) {
+		const double top_row = d[static_cast<std::size_t>(j) * columns + i] * (1 - fu) + d[static_cast<std::size_t>(j) * columns + i1] * fu;
+		const double bottom_row = d[static_cast<std::size_t>(j1) * columns + i] * (1 - fu) + d[static_cast<std::size_t>(j1) * columns + i1] * fu;
+		return top_row * (1 - fv) + bottom_row * fv;
+	};
+	return {lerp(dx), lerp(dy)};
+}
+
+double DisplacementField::max_magnitude() const
+{
+	double most = 0;
+	for (std::size_t k = 0; k < dx.size(); k++)
+		most = std::max(most, std::hypot(dx[k], dy[k]));
+	return most;
+}
+
+double DisplacementField::max_gradient() const
+{
+	double most = 0;
+	for (const auto *d : {&dx, &dy})
+		for (int j = 0; j < rows; j++)
+			for (int i = 0; i < columns; i++) {
+				const double v = (*d)[static_cast<std::size_t>(j) * columns + i];
+				if (i + 1 < columns)
+					most = std::max(most, std::abs((*d)[static_cast<std::size_t>(j) * columns + i + 1] - v));
+				if (j + 1 < rows)
+					most = std::max(most, std::abs((*d)[static_cast<std::size_t>(j + 1) * columns + i] - v));
+			}
+	return most / spacing;
+}
+
 namespace {
 
 using nlohmann::json;
+
+// The map p -> p + d(p) is inverted by fixed-point iteration (frame_map.hpp), which converges when d's
+// Jacobian has a norm below 1: at most 2 x max_gradient(), so this bound leaves a factor of 2 per step.
+constexpr double kMaxDisplacementGradient = 0.25;
+constexpr double kMaxDisplacement = 1e4;          // reference pixels
+constexpr std::size_t kMaxDisplacementNodes = 1 << 24;
+
+// Rounded to 1e-4 px, as the residuals.
+json displacement_json(const DisplacementField &d)
+{
+	auto rounded = [](const std::vector<double> &v) {
+		json out = json::array();
+		for (double x : v)
+			out.push_back(std::round(x * 1e4) / 1e4);
+		return out;
+	};
+	return {{"left", d.left}, {"top", d.top}, {"spacing", d.spacing}, {"columns", d.columns}, {"rows", d.rows}, {"dx", rounded(d.dx)},
+		{"dy", rounded(d.dy)}};
+}
+
+DisplacementField parse_displacement(const json &value, const std::string &where)
+{
+	const std::string at = where + ": \"displacement\"";
+	if (!value.is_object())
+		throw_error(ExitCode::bad_input, "{} must be an object", at);
+	auto number = [&](const char *key, double lo, double hi) {
+		if (!value.contains(key) || !value[key].is_number() || !(value[key].get<double>() >= lo && value[key].get<double>() <= hi))
+			throw_error(ExitCode::bad_input, "{}: \"{}\" must be a number in [{}, {}]", at, key, lo, hi);
+		return value[key].get<double>();
+	};
+	auto count = [&](const char *key) {
+		if (!value.contains(key) || !value[key].is_number_integer() || value[key].get<long long>() < 1 ||
+			value[key].get<long long>() > 1 << 20)
+			throw_error(ExitCode::bad_input, "{}: \"{}\" must be a whole number from 1 to {}", at, key, 1 << 20);
+		return static_cast<int>(value[key].get<long long>());
+	};
+	DisplacementField d;
+	d.left = number("left", -1e8, 1e8);
+	d.top = number("top", -1e8, 1e8);
+	d.spacing = number("spacing", 1, 1e8);
+	d.columns = count("columns");
+	d.rows = count("rows");
+	const auto nodes = static_cast<std::size_t>(d.columns) * static_cast<std::size_t>(d.rows);
+	if (nodes > kMaxDisplacementNodes)
+		throw_error(ExitCode::bad_input, "{}: {} x {} nodes is more than {}", at, d.columns, d.rows, kMaxDisplacementNodes);
+	for (const char *key : {"dx", "dy"}) {
+		if (!value.contains(key) || !value[key].is_array() || value[key].size() != nodes)
+			throw_error(ExitCode::bad_input, "{}: \"{}\" must hold columns x rows = {} numbers", at, key, nodes);
+		std::vector<double> &out = key[1] == 'x' ? d.dx : d.dy;
+		for (const json &v : value[key]) {
+			if (!v.is_number() || !(std::abs(v.get<double>()) <= kMaxDisplacement))
+				throw_error(ExitCode::bad_input, "{}: \"{}\" holds a value that is not a number within +-{} px", at, key,
+					kMaxDisplacement);
+			out.push_back(v.get<double>());
+		}
+	}
+	if (d.max_gradient() > kMaxDisplacementGradient)
+		throw_error(ExitCode::bad_input, "{}: changes by {:.3g} px per pixel between nodes, more than {} (it would fold the frame)",
+			at, d.max_gradient(), kMaxDisplacementGradient);
+	return d;
+}
 
 Matrix3 parse_matrix(const json &value, const std::string &where)
 {
@@ -147,6 +248,22 @@ Matrix3 parse_matrix(const json &value, const std::string &where)
 
 } // namespace
 
+std::string displacement_to_json(const DisplacementField &field)
+{
+	return displacement_json(field).dump();
+}
+
+DisplacementField displacement_from_json(std::string_view text, const std::string &where)
+{
+	json value;
+	try {
+		value = json::parse(text);
+	} catch (const json::exception &e) {
+		throw_error(ExitCode::bad_input, "{}: not valid JSON ({})", where, e.what());
+	}
+	return parse_displacement(value, where);
+}
+
 TransformSet read_transforms(const std::filesystem::path &path)
 {
 	std::error_code ec;
@@ -185,6 +302,8 @@ TransformSet parse_transforms(std::string_view text, const std::string &where)
 		if (!f.is_object() || !f.contains("file") || !f["file"].is_string() || !f.contains("matrix"))
 			throw_error(ExitCode::bad_input, "{}: needs a \"file\" string and a \"matrix\"", at);
 		FrameTransform entry{f["file"].get<std::string>(), parse_matrix(f["matrix"], at), std::nullopt};
+		if (f.contains("displacement"))
+			entry.displacement = parse_displacement(f["displacement"], at);
 		auto string_field = [&](const char *key) {
 			if (!f.contains(key))
 				return std::string();
@@ -212,6 +331,9 @@ TransformSet parse_transforms(std::string_view text, const std::string &where)
 			r.patches = static_cast<int>(std::min(number("patches"), 1e9));
 			r.inliers = static_cast<int>(std::min(number("inliers"), 1e9));
 			r.residual_rms = number("residual_rms");
+			if (f.contains("local_residual_rms"))
+				r.local = LocalReport{static_cast<int>(std::min(number("local_patches"), 1e9)), number("local_residual_rms"),
+					number("matrix_residual_rms")};
 			entry.report = r;
 			if (status == "dropped")
 				entry.stacking = StackingReport{.dropped = string_field("reason")};
@@ -258,6 +380,8 @@ void write_transforms(const std::filesystem::path &path, const TransformSet &set
 	};
 	for (const auto &f : set.frames) {
 		json entry = {{"file", f.file}, {"matrix", rows_of(f.matrix)}};
+		if (f.displacement)
+			entry["displacement"] = displacement_json(*f.displacement);
 		if (f.report) {
 			const AlignmentReport &r = *f.report;
 			entry["model"] = r.model;
@@ -265,6 +389,11 @@ void write_transforms(const std::filesystem::path &path, const TransformSet &set
 			entry["inliers"] = r.inliers;
 			// Rounded to 1e-4 px: more digits would be noise.
 			entry["residual_rms"] = std::round(r.residual_rms * 1e4) / 1e4;
+			if (r.local) {
+				entry["local_patches"] = r.local->patches;
+				entry["local_residual_rms"] = std::round(r.local->residual_rms * 1e4) / 1e4;
+				entry["matrix_residual_rms"] = std::round(r.local->matrix_residual_rms * 1e4) / 1e4;
+			}
 			entry["status"] = r.ok ? "ok" : "rejected";
 			if (!r.ok)
 				entry["reason"] = r.reason;

@@ -56,18 +56,72 @@ double nearest_bias(Kernel kernel)
 
 } // namespace
 
-vips::VImage warp_to_output(const vips::VImage &frame, const Matrix3 &m, const OutputGeometry &g, Kernel kernel,
+vips::VImage map_points(const vips::VImage &points, const Matrix3 &m)
+{
+	const auto &r = m.rows();
+	vips::VImage matrix = vips::VImage::new_matrixv(3, 3, r[0][0], r[0][1], r[0][2], r[1][0], r[1][1], r[1][2],
+		r[2][0], r[2][1], r[2][2]);
+	vips::VImage mapped = points.bandjoin_const({1.0}).recomb(matrix);
+	return mapped.extract_band(0, vips::VImage::option()->set("n", 2)) / mapped.extract_band(2);
+}
+
+vips::VImage displacement_at(const vips::VImage &points, const DisplacementField &f)
+{
+	vips::VImage u = (points.extract_band(0) - f.left) / f.spacing, v = (points.extract_band(1) - f.top) / f.spacing;
+	auto clamp = [](const vips::VImage &a, double hi) { return (a < 0).ifthenelse(0.0, (a > hi).ifthenelse(hi, a)); };
+	u = clamp(u, f.columns - 1.0), v = clamp(v, f.rows - 1.0);
+	std::vector<double> nodes;
+	nodes.reserve(f.dx.size() * 2);
+	for (std::size_t k = 0; k < f.dx.size(); k++)
+		nodes.push_back(f.dx[k]), nodes.push_back(f.dy[k]);
+	// Copied into an image of its own: `nodes` and the field may be gone before the image is computed.
+	VipsImage *copy = vips_image_new_from_memory_copy(nodes.data(), nodes.size() * sizeof(double), f.columns, f.rows, 2, VIPS_FORMAT_DOUBLE);
+	if (!copy)
+		throw_error(ExitCode::processing, "displacement field: {}", vips_error_buffer());
+	const vips::VImage grid(copy, vips::STEAL);
+	return grid.mapim(u.bandjoin(v), vips::VImage::option()
+					 ->set("interpolate", vips::VInterpolate::new_from_name("bilinear"))
+					 ->set("extend", VIPS_EXTEND_COPY));
+}
+
+namespace {
+
+vips::VImage sample_at(const vips::VImage &frame, const vips::VImage &coordinates, Kernel kernel)
+{
+	return frame.mapim((coordinates + nearest_bias(kernel)).cast(VIPS_FORMAT_FLOAT), vips::VImage::option()
+										  ->set("interpolate", interpolator(kernel))
+										  ->set("extend", VIPS_EXTEND_COPY)
+										  ->set("premultiplied", true));
+}
+
+} // namespace
+
+vips::VImage warp_to_output(const vips::VImage &frame, const FrameMap &map, const OutputGeometry &g, Kernel kernel,
 	const std::optional<ChannelTransforms> &tca)
 {
-	if (!tca || frame.bands() < 3)
-		return warp_to_grid(frame, m, g.width, g.height, kernel);
-	auto band = [&](int first, int n, const Matrix3 &through) {
-		return warp_to_grid(frame.extract_band(first, vips::VImage::option()->set("n", n)), through, g.width, g.height, kernel);
+	// Every band through `through` after the map's own matrix (or its reference -> frame one, with a field).
+	auto warp_band = [&](const vips::VImage &bands, const Matrix3 &through) {
+		if (map.rigid())
+			return warp_to_grid(bands, (through * map.matrix()).normalised(), g.width, g.height, kernel);
+		return warp_displaced(bands, map.output_to_reference(), *map.field(), through * map.reference_to_frame(), g.width, g.height,
+			kernel);
 	};
-	std::vector<vips::VImage> bands{band(0, 1, (tca->red * m).normalised()), band(1, 1, m), band(2, 1, (tca->blue * m).normalised())};
+	if (!tca || frame.bands() < 3)
+		return warp_band(frame, Matrix3::identity());
+	auto band = [&](int first, int n, const Matrix3 &through) {
+		return warp_band(frame.extract_band(first, vips::VImage::option()->set("n", n)), through);
+	};
+	std::vector<vips::VImage> bands{band(0, 1, tca->red), band(1, 1, Matrix3::identity()), band(2, 1, tca->blue)};
 	if (frame.bands() > 3)
-		bands.push_back(band(3, frame.bands() - 3, m));
+		bands.push_back(band(3, frame.bands() - 3, Matrix3::identity()));
 	return vips::VImage::bandjoin(bands);
+}
+
+vips::VImage warp_displaced(const vips::VImage &image, const Matrix3 &before, const DisplacementField &field, const Matrix3 &after,
+	int width, int height, Kernel kernel)
+{
+	const vips::VImage p = map_points(vips::VImage::xyz(width, height).cast(VIPS_FORMAT_DOUBLE), before);
+	return sample_at(image, map_points(p + displacement_at(p, field), after), kernel);
 }
 
 vips::VImage warp_to_grid(const vips::VImage &frame, const Matrix3 &m, int width, int height, Kernel kernel)
@@ -90,24 +144,12 @@ vips::VImage warp_to_grid(const vips::VImage &frame, const Matrix3 &m, int width
 				->set("premultiplied", true)); // never premultiply by a guessed alpha
 	}
 	// Projective: an index image of sample coordinates, computed lazily per tile.
-	vips::VImage xy = vips::VImage::xyz(width, height).cast(VIPS_FORMAT_DOUBLE);
-	vips::VImage xyw = xy.bandjoin_const({1.0});
-	const auto &r = m.rows();
-	vips::VImage matrix = vips::VImage::new_matrixv(3, 3, r[0][0], r[0][1], r[0][2], r[1][0], r[1][1], r[1][2],
-		r[2][0], r[2][1], r[2][2]);
-	vips::VImage mapped = xyw.recomb(matrix);
-	vips::VImage w = mapped.extract_band(2);
-	vips::VImage index = (mapped.extract_band(0, vips::VImage::option()->set("n", 2)) / w + bias)
-				     .cast(VIPS_FORMAT_FLOAT);
-	return frame.mapim(index, vips::VImage::option()
-					  ->set("interpolate", interpolator(kernel))
-					  ->set("extend", VIPS_EXTEND_COPY)
-					  ->set("premultiplied", true));
+	return sample_at(frame, map_points(vips::VImage::xyz(width, height).cast(VIPS_FORMAT_DOUBLE), m), kernel);
 }
 
-std::pair<int, int> covered_span(const Matrix3 &m, int width, int height, bool affine, int y, int left, int right)
+std::pair<int, int> covered_span(const Matrix3 &m, int width, int height, bool affine, int y, int left, int right, double inset)
 {
-	auto covers = [&](int x) { return frame_covers(m, width, height, x, y); };
+	auto covers = [&](int x) { return frame_covers(m, width, height, x, y, inset); };
 	if (!affine) {
 		int x0 = left;
 		while (x0 < right && !covers(x0))
@@ -121,13 +163,15 @@ std::pair<int, int> covered_span(const Matrix3 &m, int width, int height, bool a
 	double lo = left, hi = right;
 	const double limits[2][3] = {{m(0, 0), m(0, 1) * y + m(0, 2), static_cast<double>(width)},
 		{m(1, 0), m(1, 1) * y + m(1, 2), static_cast<double>(height)}};
+	const double low = -0.5 + inset;
 	for (const auto &[a, b, size] : limits) {
+		const double high = size - 0.5 - inset;
 		if (a == 0.0) {
-			if (!(b >= -0.5 && b < size - 0.5))
+			if (!(b >= low && b < high))
 				return {left, left};
 			continue;
 		}
-		const double t0 = (-0.5 - b) / a, t1 = (size - 0.5 - b) / a;
+		const double t0 = (low - b) / a, t1 = (high - b) / a;
 		lo = std::max(lo, std::min(t0, t1));
 		hi = std::min(hi, std::max(t0, t1));
 	}
@@ -167,7 +211,26 @@ Rect frame_extent(const Matrix3 &output_to_frame, int width, int height)
 	return Rect{l, t, r - l, b - t};
 }
 
-Rect frame_footprint(const Matrix3 &output_to_frame, int width, int height, const OutputGeometry &g)
+std::pair<int, int> covered_span(const FrameMap &m, int width, int height, int y, int left, int right)
+{
+	const Matrix3 &matrix = m.matrix();
+	const bool affine = matrix.is_affine();
+	if (m.rigid())
+		return covered_span(matrix, width, height, affine, y, left, right);
+	// Every pixel the field can bring inside is within its frame reach of the frame for the matrix alone.
+	return covered_span(matrix, width, height, affine, y, left, right, -(m.frame_reach() + 1e-6));
+}
+
+Rect frame_extent(const FrameMap &m, int width, int height)
+{
+	const Rect e = frame_extent(m.matrix(), width, height);
+	if (m.rigid())
+		return e;
+	const int grow = static_cast<int>(std::ceil(m.reach())) + 1;
+	return Rect{e.left - grow, e.top - grow, e.width + 2 * grow, e.height + 2 * grow};
+}
+
+Rect frame_footprint(const FrameMap &output_to_frame, int width, int height, const OutputGeometry &g)
 {
 	return frame_extent(output_to_frame, width, height).intersect(g.bounds());
 }

@@ -67,6 +67,8 @@ Matrix3 matrix_from(const json &rows)
 	return Matrix3(m);
 }
 
+} // namespace
+
 std::uint64_t fnv1a(std::string_view text)
 {
 	std::uint64_t h = 1469598103934665603ull;
@@ -74,8 +76,6 @@ std::uint64_t fnv1a(std::string_view text)
 		h = (h ^ ch) * 1099511628211ull;
 	return h;
 }
-
-} // namespace
 
 fs::path work_folder_for(const fs::path &out_dir, const std::optional<fs::path> &work_dir)
 {
@@ -126,6 +126,12 @@ WorkFolder::WorkFolder(fs::path dir, std::string key, Resume resume, Progress &p
 					f.residual_rms = a.at("residual_rms").get<double>();
 					f.ok = a.at("ok").get<bool>();
 					f.reason = a.at("reason").get<std::string>();
+					if (a.contains("displacement")) {
+						f.displacement = displacement_from_json(a.at("displacement").dump(), "align.jsonl");
+						f.local_patches = a.at("local_patches").get<int>();
+						f.local_residual_rms = a.at("local_residual_rms").get<double>();
+						f.matrix_residual_rms = a.at("matrix_residual_rms").get<double>();
+					}
 					alignments_[a.at("reference").get<std::string>() + "\n" + a.at("file").get<std::string>()] = f;
 				} catch (const std::exception &) {
 					continue; // a record that cannot be read is aligned again
@@ -190,9 +196,15 @@ void WorkFolder::save_alignment(const fs::path &file, const fs::path &reference,
 {
 	alignments_[reference.string() + "\n" + file.string()] = a;
 	// Appended, not rewritten: saving stays O(1) per frame for stacks of thousands.
-	const json record = {{"reference", reference.string()}, {"file", file.string()}, {"matrix", matrix_json(a.matrix)},
+	json record = {{"reference", reference.string()}, {"file", file.string()}, {"matrix", matrix_json(a.matrix)},
 		{"model", std::string(motion_model_name(a.model))}, {"patches", a.patches}, {"inliers", a.inliers},
 		{"residual_rms", a.residual_rms}, {"ok", a.ok}, {"reason", a.reason}};
+	if (a.displacement) {
+		record["displacement"] = json::parse(displacement_to_json(*a.displacement));
+		record["local_patches"] = a.local_patches;
+		record["local_residual_rms"] = a.local_residual_rms;
+		record["matrix_residual_rms"] = a.matrix_residual_rms;
+	}
 	append_line_durably(dir_ / "align.jsonl", record.dump());
 }
 

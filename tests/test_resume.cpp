@@ -454,6 +454,10 @@ TEST_CASE("work folder: alignments survive as appended lines, a torn last line i
 	a.patches = 90;
 	a.inliers = 71;
 	a.residual_rms = 0.0123456789;
+	a.displacement = DisplacementField{1.5, -2, 16, 2, 2, {0.25, -0.5, 0.125, 1}, {0, 0.0625, -0.75, 0.5}};
+	a.local_patches = 40;
+	a.local_residual_rms = 0.21;
+	a.matrix_residual_rms = 0.55;
 	FrameAlignment rejected;
 	rejected.ok = false;
 	rejected.reason = "only 3 of 80 patches match";
@@ -474,7 +478,13 @@ TEST_CASE("work folder: alignments survive as appended lines, a torn last line i
 		CHECK(saved[0]->model == MotionModel::similarity);
 		CHECK(saved[0]->inliers == 71);
 		CHECK(saved[0]->residual_rms == a.residual_rms);
+		REQUIRE(saved[0]->displacement.has_value()); // the field too (its values are to 1e-4 px: these are exact)
+		CHECK(*saved[0]->displacement == *a.displacement);
+		CHECK(saved[0]->local_patches == 40);
+		CHECK(saved[0]->local_residual_rms == 0.21);
+		CHECK(saved[0]->matrix_residual_rms == 0.55);
 		REQUIRE(saved[1].has_value());
+		CHECK_FALSE(saved[1]->displacement.has_value());
 		CHECK_FALSE(saved[1]->ok);
 		CHECK(saved[1]->reason == rejected.reason);
 		CHECK_FALSE(saved[2].has_value());

@@ -291,6 +291,41 @@ TEST_CASE("run: every statistic and the reject map are bit-identical across thre
 		{24ull << 20, 11ull << 20});
 }
 
+TEST_CASE("run: with displacement fields, every merge is bit-identical across threads and memory limits")
+{
+	// Each frame but the reference bends by a field of up to 1.5 px (nodes 10 px apart).
+	auto with_fields = [](RunOptions &o, const TempDir &dir) {
+		const std::filesystem::path bent = dir / "bent.json";
+		if (!std::filesystem::exists(bent)) {
+			TransformSet set = read_transforms(*o.transforms);
+			for (std::size_t f = 1; f < set.frames.size(); f++) {
+				DisplacementField d;
+				d.left = -5, d.top = -5, d.spacing = 10, d.columns = 12, d.rows = 10;
+				for (int j = 0; j < d.rows; j++)
+					for (int i = 0; i < d.columns; i++) {
+						d.dx.push_back(std::round(1e4 * 1.5 * std::sin(0.5 * i + 0.7 * f)) / 1e4);
+						d.dy.push_back(std::round(1e4 * 1.2 * std::cos(0.4 * j - 0.3 * i + f)) / 1e4);
+					}
+				set.frames[f].displacement = d;
+			}
+			write_transforms(bent, set);
+		}
+		o.transforms = bent;
+	};
+	check_bit_identical("determinism-fields", {Statistic::mean, Statistic::median}, false, {8ull << 20, 3ull << 20}, with_fields);
+	check_bit_identical("determinism-fields-drizzle", {Statistic::mean, Statistic::median}, false, {12ull << 20, 5ull << 20},
+		[&](RunOptions &o, const TempDir &dir) {
+			with_fields(o, dir);
+			o.merge = Merge::drizzle;
+		});
+	check_bit_identical("determinism-fields-kernel", {Statistic::mean, Statistic::median}, false, {16ull << 20, 8ull << 20},
+		[&](RunOptions &o, const TempDir &dir) {
+			with_fields(o, dir);
+			o.merge = Merge::kernel;
+			o.sharpen.amount = 1.0;
+		});
+}
+
 TEST_CASE("run: exposure normalization, frame selection, linear light, every crop and --mask-reduce are bit-identical too")
 {
 	// A mask over a corner of the reference (96 x 72), for the exposure estimate and the reduction.

@@ -40,6 +40,12 @@ struct FrameAlignment {
 	double residual_rms = 0; // of the inliers, in input pixels
 	bool ok = true;
 	std::string reason;
+	// With AlignOptions::local_grid: what the matrix leaves, as a field (none when the frame had too
+	// few patches for one), and how well it predicts patches it was not fitted to (see local.hpp).
+	std::optional<DisplacementField> displacement;
+	int local_patches = 0;             // textured patches that judged it
+	double local_residual_rms = 0;     // their RMS distance from the field fitted without them, input pixels
+	double matrix_residual_rms = 0;    // the same patches' RMS distance from the matrix alone
 };
 
 struct AlignOptions {
@@ -51,6 +57,10 @@ struct AlignOptions {
 	// bursts in ../shared): 2 px keeps those frames and still rejects a wrong fit.
 	double max_residual = 2.0;
 	int min_inliers = 8;
+	// > 0: also a displacement field per frame (what the matrix leaves: parallax, lens distortion,
+	// rolling shutter), with about this many nodes along the reference's longer side, at least 16 px
+	// apart (src/align/local.hpp).
+	int local_grid = 0;
 	// Resuming: frames whose alignment is known already (by index; empty or nothing: aligned here).
 	std::vector<std::optional<FrameAlignment>> known;
 	// Called as each frame's alignment is made (not for known ones), one call at a time: to save it.

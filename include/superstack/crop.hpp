@@ -16,6 +16,7 @@
 // Memory: two integers per output row.
 #pragma once
 
+#include "superstack/frame_map.hpp"
 #include "superstack/geometry.hpp"
 #include "superstack/transform.hpp"
 
@@ -28,13 +29,14 @@ enum class Crop { common, reference, none };
 Crop parse_crop(std::string_view text); // throws Error(usage)
 std::string_view crop_name(Crop crop);
 
-// Where a frame lands on an output grid: its output -> frame matrix and its size.
+// Where a frame lands on an output grid: its output -> frame map and its size.
 struct FrameArea {
-	Matrix3 output_to_frame;
+	FrameMap output_to_frame;
 	int width = 0, height = 0;
 };
 
-// Per row of `area`, the pixels [x0, x1) every frame covers (x1 <= x0: none).
+// Per row of `area`, the pixels [x0, x1) every frame covers (x1 <= x0: none). A frame with a
+// displacement field counts only where it surely covers: its matrix's area shrunk by the field's reach.
 struct RowSpan {
 	int x0 = 0, x1 = 0;
 	bool empty() const { return x1 <= x0; }
@@ -45,7 +47,8 @@ std::vector<RowSpan> common_spans(const std::vector<FrameArea> &frames, const Re
 // spans of a convex region starting at row area.top. Empty when no row has a pixel.
 Rect largest_rectangle(const std::vector<RowSpan> &spans, const Rect &area);
 
-// The bounding box of the pixels any frame covers (any integers: beyond the grid too).
+// The bounding box of the pixels any frame covers (any integers: beyond the grid too); with a
+// displacement field, of the frame's matrix area grown by the field's reach.
 Rect union_bounds(const std::vector<FrameArea> &frames);
 
 // The output geometry for `crop`, given the reference's full grid and the kept frames' areas on it.

@@ -11,6 +11,7 @@
 // Memory: two proxies of at most kExposureProxySide^2 floats (and their flags) at a time.
 #pragma once
 
+#include "superstack/frame_map.hpp"
 #include "superstack/transform.hpp"
 
 #include <vips/vips8>
@@ -59,10 +60,10 @@ struct ExposureProxy {
 ExposureProxy exposure_proxy(const ExposureImage &image, const std::optional<vips::VImage> &mask);
 
 // Estimates the frame's exposure relative to the reference whose proxy is `reference`, through the
-// frame's transform (reference input pixels -> frame input pixels). Nothing when they share too
-// little usable area.
+// frame's transform (reference input pixels -> frame input pixels: its map onto the reference's own
+// grid, with its displacement field if it has one). Nothing when they share too little usable area.
 std::optional<ExposureFit> estimate_exposure(const ExposureProxy &reference, const ExposureImage &frame,
-	const Matrix3 &reference_to_frame, bool with_offset);
+	const FrameMap &reference_to_frame, bool with_offset);
 
 // (frame - offset) / gain on the colour bands (premultiplied: colour / gain - alpha x offset / gain),
 // alpha kept. Lazy; float, MULTIBAND like the working layout.

@@ -27,6 +27,7 @@
 #pragma once
 
 #include "superstack/sharpness.hpp"
+#include "superstack/frame_map.hpp"
 #include "superstack/transform.hpp"
 
 #include <vips/vips8>
@@ -44,12 +45,13 @@ inline constexpr int kNoiseGrid = 8;               // at most kNoiseGrid x kNois
 inline constexpr std::size_t kMinNoiseSamples = 1024; // fewer usable samples: no estimate
 
 // A frame as the estimate sees it: working pixels (premultiplied alpha as the last band when
-// `alpha`), its transform (reference input pixels -> its input pixels), and the working value its
-// sensor's white became (1, or (1 - offset) / gain after exposure normalisation).
+// `alpha`), its transform (reference input pixels -> its input pixels: the map onto the reference's
+// own grid, scale 1, with its displacement field if it has one), and the working value its sensor's
+// white became (1, or (1 - offset) / gain after exposure normalisation).
 struct NoiseFrame {
 	vips::VImage working;
 	bool alpha = false;
-	Matrix3 reference_to_frame;
+	FrameMap reference_to_frame;
 	double white = 1;
 };
 

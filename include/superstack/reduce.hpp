@@ -20,6 +20,7 @@
 #pragma once
 
 #include "superstack/budget.hpp"
+#include "superstack/frame_map.hpp"
 #include "superstack/geometry.hpp"
 #include "superstack/regression.hpp"
 #include "superstack/transform.hpp"
@@ -78,7 +79,7 @@ struct ClipOptions {
 struct StackFrame {
 	vips::VImage working;      // the frame in its own geometry (working layout, see frame.hpp)
 	vips::VImage warped;       // `working` resampled onto the output grid
-	Matrix3 output_to_frame;   // output pixel -> frame pixel coordinates
+	FrameMap output_to_frame;  // output pixel -> frame pixel coordinates (and back)
 	int width = 0, height = 0; // of the frame
 	bool alpha = false;        // last band of `working`/`warped` is premultiplied alpha
 	Rect footprint;            // output pixels this frame can cover
@@ -97,6 +98,7 @@ struct ReduceSpec {
 	bool coverage = false;     // append the sample-count band
 	bool rejects = false;      // append the reject map: one band per rejecting statistic
 	bool weights = false;      // drizzle, kernel: append the merge's weight sum per pixel (see band_groups)
+	bool displaced = false;    // some frame has a displacement field (the kernel merge keeps its samples' positions)
 	// 1 band uchar on the output grid (lazy): where it is non-zero and the reference frame covers the
 	// pixel, only the reference's sample counts (--mask-reduce: a moving subject from one frame).
 	std::optional<vips::VImage> reference_only;

@@ -61,6 +61,7 @@ struct RunOptions {
 	Crop crop = Crop::reference;                   // the output's window (crop.hpp)
 	AlignFailure on_align_failure = AlignFailure::skip;
 	double max_residual = 2.0;                     // px: a frame whose fit leaves more is rejected
+	int local_grid = 0;                            // > 0: a displacement field per frame, about N nodes along (align.hpp)
 	bool tca = false;                              // correct chromatic aberration (measured, or the file's)
 	std::uint64_t memory_bytes = 1ull << 30;
 	int threads = 0;                            // 0: one per core
@@ -126,6 +127,7 @@ struct AlignRunOptions {
 	std::optional<std::filesystem::path> mask;
 	AlignFailure on_align_failure = AlignFailure::skip;
 	double max_residual = 2.0;
+	int local_grid = 0;                         // > 0: a displacement field per frame, as for run
 	bool tca = false;                           // also measure the lens's chromatic aberration (tca.hpp)
 	int threads = 0;
 	std::optional<std::filesystem::path> work_dir; // default: beside the output file

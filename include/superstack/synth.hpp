@@ -25,6 +25,7 @@ struct SynthOptions {
 	double max_shift = 16;                       // px, in input pixels, uniform in [-max, max]
 	double max_rotation = 2;                     // degrees, uniform in [-max, max]
 	double max_scale = 0;                        // relative zoom, uniform in [1-max, 1+max]
+	double local_motion = 0;                     // PX: frames > 0 also bend by a smooth field of at most PX ref px
 	double moving_object = 0;                    // area fraction of an object that moves (0: none)
 	int moving_frames = 0;                       // 0: the object is in every frame; K: in K frames, crossing
 	bool moving_texture = false;                 // a textured patch instead of a flat bright square
@@ -48,7 +49,13 @@ struct SynthResult {
 // coordinates to frame f's, pixel centres at integer coordinates. Frame f is a rotation about the
 // frame centre by U(-max_rotation, max_rotation) degrees and a zoom by 1 + U(-max_scale, max_scale)
 // (drawn only when max_scale > 0), then a shift by U(-max_shift, max_shift) in x and y, drawn in
-// the order rotation, shift x, shift y, zoom from std::mt19937_64(seed). With moving_object, every
+// the order rotation, shift x, shift y, zoom from std::mt19937_64(seed). With local_motion PX, frame
+// f > 0 also has a displacement field (transform.hpp: reference p is frame point matrix(p + d(p))),
+// written as its "displacement": per axis, three plane waves of random direction, phase and
+// amplitude with wavelengths between a half and the whole of the frame's shorter side, on a grid of
+// 16 reference pixels over the reference (rounded to 1e-4 px, the file's precision), scaled so that
+// the largest |d| at a node is PX; drawn from std::mt19937_64(seed ^ 0xD15D15D1), so the matrices
+// are those without it. The field is exactly what the frame shows: bilinear between the nodes. With moving_object, every
 // frame shows a flat bright (0.95) square of that fraction of the frame's area, in frame coordinates,
 // which the truth does not have: it visits the places of a grid in a shuffled order (jittered), so no
 // pixel is under it in more than about a quarter of the frames. With moving_frames K, it is only in

@@ -1,7 +1,10 @@
-// transform -- 3x3 projective matrices and the transforms file shared by `synth`, `run` and `align`.
+// transform -- 3x3 projective matrices, displacement fields and the transforms file shared by
+// `synth`, `run` and `align`.
 //
 // A frame's matrix maps a point in the reference frame's input pixel coordinates to the same scene
-// point in that frame's input pixel coordinates; pixel centres sit at integer coordinates.
+// point in that frame's input pixel coordinates; pixel centres sit at integer coordinates. A frame
+// may also carry a displacement field d (what one matrix cannot say: parallax, rolling shutter, a
+// scene that bends): reference point p is then frame point matrix(p + d(p)).
 #pragma once
 
 #include <array>
@@ -46,6 +49,30 @@ private:
 	Rows m_;
 };
 
+// A smooth displacement in reference pixels, known at the nodes of a regular grid and bilinear
+// between them: node (i, j) sits at reference (left + i spacing, top + j spacing); beyond the outer
+// nodes the field keeps the nearest edge's value (coordinates clamped to the grid).
+struct DisplacementField {
+	double left = 0, top = 0, spacing = 0;
+	int columns = 0, rows = 0;
+	std::vector<double> dx, dy; // row-major, columns x rows each
+
+	Point at(Point reference) const;
+	double max_magnitude() const; // the largest |d| at any node (so anywhere)
+	// The largest change of d per reference pixel along x or y between neighbouring nodes (so anywhere:
+	// bilinear is linear along each axis): the map p -> p + d(p) stretches lengths by at most 1 + 2x it.
+	double max_gradient() const;
+	bool operator==(const DisplacementField &) const = default;
+};
+
+// How well a frame's displacement field (align --local-grid) predicts patches it was not fitted to.
+struct LocalReport {
+	int patches = 0;             // "local_patches": the textured patches that judged it
+	double residual_rms = 0;     // "local_residual_rms": their RMS distance from the field, input pixels
+	double matrix_residual_rms = 0; // "matrix_residual_rms": the same patches' from the matrix alone
+	bool operator==(const LocalReport &) const = default;
+};
+
 // What `align` says of a frame's transform (optional in the file: hand-written files have none).
 struct AlignmentReport {
 	std::string model;        // the motion model fitted
@@ -54,6 +81,7 @@ struct AlignmentReport {
 	double residual_rms = 0;  // of the inliers, input pixels
 	bool ok = true;           // "status": "ok" or "rejected"
 	std::string reason;       // why it was rejected
+	std::optional<LocalReport> local; // with a displacement field from `align`
 };
 
 // What `run` says of a frame besides its alignment (all optional; files from `align` or by hand have
@@ -70,6 +98,7 @@ struct FrameTransform {
 	Matrix3 matrix;
 	std::optional<AlignmentReport> report;
 	std::optional<StackingReport> stacking;
+	std::optional<DisplacementField> displacement; // "displacement" (see DisplacementField)
 };
 
 // A lens's transverse chromatic aberration (tca.hpp), the same for every frame: for each of red and
@@ -91,6 +120,11 @@ TransformSet read_transforms(const std::filesystem::path &path);
 // The same, from the file's text; `where` names it in errors. Throws only Error(bad_input).
 TransformSet parse_transforms(std::string_view text, const std::string &where);
 void write_transforms(const std::filesystem::path &path, const TransformSet &set);
+
+// A frame's "displacement" object as JSON text (values to 1e-4 px), and back, validated as in a
+// transforms file (errors, Error(bad_input), name `where`).
+std::string displacement_to_json(const DisplacementField &field);
+DisplacementField displacement_from_json(std::string_view text, const std::string &where);
 
 // The index in `set` of the entry for `frame_path`: the same path, else the same file name.
 std::optional<std::size_t> find_transform(const TransformSet &set, const std::filesystem::path &frame_path);

@@ -20,10 +20,12 @@
 
 #include <vips/vips8>
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace superstack {
@@ -81,5 +83,8 @@ private:
 // WORKDIR/.superstack-work-<name>-<hash of OUTDIR's absolute path> (one per output folder).
 std::filesystem::path work_folder_for(const std::filesystem::path &out_dir,
 	const std::optional<std::filesystem::path> &work_dir);
+
+// The 64-bit FNV-1a digest of `bytes`: names and layouts in the work folder (not a cryptographic hash).
+std::uint64_t fnv1a(std::string_view bytes);
 
 } // namespace superstack

@@ -80,6 +80,7 @@ examples:
   superstack align burst/ -o transforms.json          # then: run burst/ -o out --transforms transforms.json
   superstack align burst/ -o t.json --align affine --reference sharpest
   superstack align burst/ -o t.json --mask person.png --on-align-failure fail
+  superstack align burst/ -o t.json --local-grid 32      # and a displacement field per frame (parallax, lens)
 )";
 
 constexpr const char *kAlignHelp =
@@ -92,6 +93,7 @@ examples:
   superstack synth -o burst --frames 8 --size 1920x1080 --noise 0.01 --seed 7
   superstack synth -o burst --source photo.tif --scale 2 --jpeg
   superstack synth -o burst --moving-object 0.05 --moving-frames 6 --moving-texture   # a ghost to remove
+  superstack synth -o burst --local-motion 2                                    # frames that bend
   superstack synth -o burst --exposure-variation 0.3 --blur-frames 3,7,11   # for --normalize and --reject-blurry
 )";
 
@@ -268,6 +270,7 @@ void check_frames_and_output(const char *verb, const std::vector<std::string> &i
 struct AlignFlags {
 	std::string model = "homography", mask, on_failure = "skip", reference;
 	double max_residual = 2.0;
+	int local_grid = 0;
 	bool tca = false;
 	void add_to(po::options_description &desc)
 	{
@@ -277,6 +280,7 @@ struct AlignFlags {
 			("mask", po::value(&mask), "image in the reference's geometry: pixels that are non-zero (or opaque, with alpha) are ignored by alignment")
 			("on-align-failure", po::value(&on_failure)->default_value("skip"), "a frame that cannot be aligned: skip it (named in a warning and the report) or fail")
 			("max-residual", po::value(&max_residual)->default_value(2.0), "reject a frame whose fit leaves more than this RMS residual, input pixels")
+			("local-grid", po::value(&local_grid)->default_value(0), "also fit each frame a displacement field (parallax, lens distortion) with about N nodes along the reference's longer side, at least 16 px apart; 0: the matrix alone")
 			("tca", po::bool_switch(&tca), "measure the lens's chromatic aberration (red and blue against green) on the reference and correct it in every frame's warp");
 	}
 	// Into RunOptions or AlignRunOptions (the same member names).
@@ -292,6 +296,9 @@ struct AlignFlags {
 		if (!(max_residual > 0) || !std::isfinite(max_residual))
 			throw_error(ExitCode::usage, "--max-residual must be a number > 0 (got {})", max_residual);
 		o.max_residual = max_residual;
+		if (local_grid < 0 || local_grid > 1024)
+			throw_error(ExitCode::usage, "--local-grid must be between 0 and 1024 (got {})", local_grid);
+		o.local_grid = local_grid;
 		o.tca = tca;
 	}
 };
@@ -498,6 +505,7 @@ Command parse_synth(const std::vector<std::string> &args)
 		("max-shift", po::value(&o.max_shift)->default_value(16.0), "largest random shift, input pixels")
 		("max-rotation", po::value(&o.max_rotation)->default_value(2.0), "largest random rotation, degrees")
 		("max-scale", po::value(&o.max_scale)->default_value(0.0), "largest random zoom, relative (0.02: +-2%)")
+		("local-motion", po::value(&o.local_motion)->default_value(0.0), "frames after the first also bend by a smooth field of at most PX reference pixels (written to transforms.json)")
 		("moving-object", po::value(&o.moving_object)->default_value(0.0), "area fraction of a bright square that moves between frames")
 		("moving-frames", po::value(&o.moving_frames)->default_value(0), "0: the object is in every frame; K: only in K frames, crossing the frame")
 		("moving-texture", po::bool_switch(&o.moving_texture), "the moving object is a textured patch, not a flat square")

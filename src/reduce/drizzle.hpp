@@ -68,19 +68,15 @@ struct Block {
 	bool alpha = false;
 };
 
-// Drops every pixel of `block` through `frame_to_output` onto the output pixels of `tile`: for each
-// output pixel p of the tile (row-major), value[p * colour + b] += overlap x v_b and weight[p] +=
-// overlap (x alpha). `colour` = bands less alpha.
-inline void drop_block(const Block &block, const Matrix3 &frame_to_output, double pixfrac, const Rect &tile,
-	double *value, double *weight)
+// Drops every pixel of `block` through `map` (frame point (x, y) -> output Point) onto the output
+// pixels of `tile`: each drop is the quadrilateral of its corners' images. For each output pixel p of
+// the tile (row-major), value[p * colour + b] += overlap x v_b and weight[p] += overlap (x alpha).
+// `colour` = bands less alpha.
+template <typename Map>
+void drop_block(const Block &block, Map map, double pixfrac, const Rect &tile, double *value, double *weight)
 {
 	const int colour = block.bands - (block.alpha ? 1 : 0);
 	const double h = 0.5 * pixfrac;
-	const auto &m = frame_to_output.rows();
-	auto map = [&](double x, double y) {
-		const double w = m[2][0] * x + m[2][1] * y + m[2][2];
-		return Point{(m[0][0] * x + m[0][1] * y + m[0][2]) / w, (m[1][0] * x + m[1][1] * y + m[1][2]) / w};
-	};
 	for (int j = 0; j < block.height; j++) {
 		const float *row = block.pixels + static_cast<std::size_t>(j) * block.stride;
 		const double fy = block.top + j;
@@ -111,6 +107,17 @@ inline void drop_block(const Block &block, const Matrix3 &frame_to_output, doubl
 				}
 		}
 	}
+}
+
+// The same through a projective matrix (frame -> output).
+inline void drop_block(const Block &block, const Matrix3 &frame_to_output, double pixfrac, const Rect &tile, double *value,
+	double *weight)
+{
+	const auto &m = frame_to_output.rows();
+	drop_block(block, [&m](double x, double y) {
+		const double w = m[2][0] * x + m[2][1] * y + m[2][2];
+		return Point{(m[0][0] * x + m[0][1] * y + m[0][2]) / w, (m[1][0] * x + m[1][1] * y + m[1][2]) / w};
+	}, pixfrac, tile, value, weight);
 }
 
 } // namespace superstack::drizzle

@@ -194,6 +194,8 @@ void describe_reduction(const ReduceSpec &spec, BudgetRequest &request)
 		request.running_bytes_per_pixel += 2 * 8 * (c + 1); // a frame's drops, and their sums over frames
 	if (spec.merge == Merge::kernel) // the weighted sums over frames, their moments, each pixel's steering kernel, the curvature
 		request.running_bytes_per_pixel += 8 * (c + 1) + 8 * (5 + 2 * c) + static_cast<int>(sizeof(regression::Kernel)) + 4;
+	if (spec.merge == Merge::kernel && spec.displaced) // a frame block's output positions (a block holds about a tile's frame pixels)
+		request.running_bytes_per_pixel += static_cast<int>(sizeof(Point));
 	if (measures_consensus(spec)) {
 		// Over the tile and its apron: the consensus, its variance, the detail, its gradient and the
 		// robustness before its minimum filter; per frame, its local mean, noise factor and variance,
@@ -245,6 +247,7 @@ struct Sequence {
 	// sx, sy, sxx, sxy, syy, then per band scx, scy; merge_weights and merge_values hold s0 and sc).
 	std::vector<double> moments;
 	std::vector<std::uint8_t> reference_only; // [pixel], with spec.reference_only: 1 where only the reference counts
+	std::vector<Point> positions;             // kernel, a frame with a displacement field: its block's output positions
 };
 
 void *reducer_start(VipsImage *, void *a, void *)
@@ -358,15 +361,20 @@ int accumulate_warped(const Reducer &r, const StackFrame &frame, const Rect &til
 	const int c = r.spec.colour_bands;
 	const std::size_t plane = static_cast<std::size_t>(tile.width) * tile.height * c;
 	const int stride = frame.warped.bands();
-	const bool affine = frame.output_to_frame.is_affine(); // once per tile, not per row
+	const FrameMap &map = frame.output_to_frame;
+	const bool affine = map.matrix().is_affine(); // once per tile, not per row
 	std::array<float, 16> v{};
 	const bool masked = r.spec.reference_only && !frame.reference;
 	for (int y = need.top; y < need.bottom(); y++) {
-		const auto [x0, x1] = covered_span(frame.output_to_frame, frame.width, frame.height, affine, y, need.left, need.right());
+		// With a displacement field the span holds every covered pixel, and each is tested.
+		const auto [x0, x1] = map.rigid() ? covered_span(map.matrix(), frame.width, frame.height, affine, y, need.left, need.right())
+						  : covered_span(map, frame.width, frame.height, y, need.left, need.right());
 		const auto *p = reinterpret_cast<const float *>(VIPS_REGION_ADDR(region, x0, y));
 		std::size_t pixel = static_cast<std::size_t>(y - tile.top) * tile.width + (x0 - tile.left);
 		for (int x = x0; x < x1; x++, p += stride, pixel++) {
 			if (masked && s.reference_only[pixel])
+				continue;
+			if (!map.rigid() && !frame_covers(map, frame.width, frame.height, x, y))
 				continue;
 			if (!frame.alpha) {
 				add_sample(r, frame, s, pixel, plane, p);
@@ -384,14 +392,15 @@ int accumulate_warped(const Reducer &r, const StackFrame &frame, const Rect &til
 }
 
 // The frame's pixels (clipped to the frame) within `margin` frame pixels of the output area `area`
-// mapped back into the frame: the area's corners mapped (a projective map keeps the area's image
-// inside their bounding box), the box grown by the margin.
+// mapped back into the frame: the area's corners mapped by the matrix (a projective map keeps the
+// area's image inside their bounding box), the box grown by the margin and the field's reach.
 Rect frame_block(const StackFrame &frame, const Rect &area, double margin)
 {
+	margin += frame.output_to_frame.frame_reach();
 	double x0 = 1e300, y0 = 1e300, x1 = -1e300, y1 = -1e300;
 	for (const Point corner : {Point{area.left - 0.5, area.top - 0.5}, Point{area.right() - 0.5, area.top - 0.5},
 		     Point{area.left - 0.5, area.bottom() - 0.5}, Point{area.right() - 0.5, area.bottom() - 0.5}}) {
-		const Point q = frame.output_to_frame.apply(corner);
+		const Point q = frame.output_to_frame.matrix().apply(corner);
 		x0 = std::min(x0, q.x), x1 = std::max(x1, q.x), y0 = std::min(y0, q.y), y1 = std::max(y1, q.y);
 	}
 	const double lim = 1e8;
@@ -434,7 +443,13 @@ int accumulate_drizzled(const Reducer &r, std::size_t index, const Rect &tile, S
 	b.stride = VIPS_REGION_LSKIP(region) / sizeof(float);
 	b.bands = frame.working.bands();
 	b.alpha = frame.alpha;
-	drizzle::drop_block(b, r.frame_to_output[index], r.spec.pixfrac, tile, s.drop_values.data(), s.drop_weights.data());
+	if (frame.output_to_frame.rigid()) {
+		drizzle::drop_block(b, r.frame_to_output[index], r.spec.pixfrac, tile, s.drop_values.data(), s.drop_weights.data());
+	} else {
+		const FrameMap &map = frame.output_to_frame;
+		drizzle::drop_block(b, [&map](double x, double y) { return map.to_output({x, y}); }, r.spec.pixfrac, tile,
+			s.drop_values.data(), s.drop_weights.data());
+	}
 	const std::size_t plane = px * c;
 	const bool masked = r.spec.reference_only && !frame.reference;
 	const float *robust = measures_consensus(r.spec) ? &s.robust[index * px] : nullptr;
@@ -456,6 +471,29 @@ int accumulate_drizzled(const Reducer &r, std::size_t index, const Rect &tile, S
 	return 0;
 }
 
+std::size_t area_of(const Rect &a)
+{
+	return static_cast<std::size_t>(a.width) * a.height;
+}
+
+std::size_t index_in(const Rect &a, int x, int y)
+{
+	return static_cast<std::size_t>(y - a.top) * a.width + (x - a.left);
+}
+
+// For a frame with a displacement field: every pixel of `block`'s output position (FrameMap::to_output,
+// one inverse per pixel and tile rather than one per kernel visit), in s.positions; null when rigid.
+const Point *block_positions(const StackFrame &frame, const Rect &block, Sequence &s)
+{
+	if (frame.output_to_frame.rigid())
+		return nullptr;
+	s.positions.resize(area_of(block));
+	for (int y = block.top; y < block.bottom(); y++)
+		for (int x = block.left; x < block.right(); x++)
+			s.positions[index_in(block, x, y)] = frame.output_to_frame.to_output({static_cast<double>(x), static_cast<double>(y)});
+	return s.positions.data();
+}
+
 // The `kernel` merge (kernel_regression.hpp), in two passes over the frames per tile. The first
 // gives every frame's local mean (luminance, round kernel) over the tile and an apron; their median
 // is the consensus, whose gradients steer the kernels and against which each frame's robustness is
@@ -464,14 +502,16 @@ int accumulate_drizzled(const Reducer &r, std::size_t index, const Rect &tile, S
 // Calls visit(px, py, w, dx, dy) for each pixel of frame `index` (within `block`) whose kernel `k` centred on
 // output pixel (x, y) gives it a weight w > 0 (its offset from (x, y): dx, dy reference pixels), in row order. Which pixels and weights depends only on
 // the pixel, the frame and the kernel (the block holds every pixel the kernel reaches), so a pixel's
-// sums do not depend on the tiling.
+// sums do not depend on the tiling. `positions` (for a frame with a displacement field, else null):
+// each block pixel's output position, block_positions().
 template <typename Visit>
 void visit_samples(const Reducer &r, std::size_t index, const Rect &block, int x, int y, const regression::Kernel &k,
-	Visit visit)
+	const Point *positions, Visit visit)
 {
 	const StackFrame &frame = r.frames[index];
-	const Matrix3 &m = frame.output_to_frame;
-	const Point u = r.frame_affine[index]
+	const Matrix3 &m = frame.output_to_frame.matrix();
+	const Point u = positions ? frame.output_to_frame.apply({static_cast<double>(x), static_cast<double>(y)})
+		: r.frame_affine[index]
 		? Point{(m(0, 0) * x + m(0, 1) * y + m(0, 2)) / m(2, 2), (m(1, 0) * x + m(1, 1) * y + m(1, 2)) / m(2, 2)}
 		: m.apply({static_cast<double>(x), static_cast<double>(y)});
 	if (!(std::abs(u.x) < 1e8 && std::abs(u.y) < 1e8))
@@ -487,7 +527,10 @@ void visit_samples(const Reducer &r, std::size_t index, const Rect &block, int x
 	for (int py = y0; py <= y1; py++)
 		for (int px = x0; px <= x1; px++) {
 			double dx, dy; // the sample's offset from the output pixel, reference pixels
-			if (affine) {
+			if (positions) {
+				const Point q = positions[index_in(block, px, py)];
+				dx = (q.x - x) * s, dy = (q.y - y) * s;
+			} else if (affine) {
 				const double fx = px - u.x, fy = py - u.y;
 				dx = (to_output(0, 0) * fx + to_output(0, 1) * fy) * s;
 				dy = (to_output(1, 0) * fx + to_output(1, 1) * fy) * s;
@@ -512,15 +555,6 @@ Rect kernel_block(const Reducer &r, std::size_t index, const Rect &area, double 
 	return frame_block(r.frames[index], area, reach * r.frame_scale[index] + 1);
 }
 
-std::size_t area_of(const Rect &a)
-{
-	return static_cast<std::size_t>(a.width) * a.height;
-}
-
-std::size_t index_in(const Rect &a, int x, int y)
-{
-	return static_cast<std::size_t>(y - a.top) * a.width + (x - a.left);
-}
 
 // Pass 1 for frame `index`: its local mean, noise factor sqrt(sum w^2) / sum w and the weighted
 // variance of its samples at every pixel of `ext` (NaN where its weights there are below kMinWeight),
@@ -537,6 +571,7 @@ int local_means(const Reducer &r, std::size_t index, const Rect &ext, Sequence &
 	const PreparedRegion prepared(frame.working, block);
 	if (!prepared.region)
 		return -1;
+	const Point *positions = block_positions(frame, block, s);
 	// The block's luminance: the mean of the colour bands (NaN where alpha says the pixel is not there).
 	const int c = r.spec.colour_bands;
 	s.luminance.resize(area_of(block));
@@ -554,7 +589,7 @@ int local_means(const Reducer &r, std::size_t index, const Rect &ext, Sequence &
 	for (int y = ext.top; y < ext.bottom(); y++)
 		for (int x = ext.left; x < ext.right(); x++) {
 			double sw = 0, sw2 = 0, swl = 0, swll = 0;
-			visit_samples(r, index, block, x, y, k, [&](int px, int py, double w, double, double) {
+			visit_samples(r, index, block, x, y, k, positions, [&](int px, int py, double w, double, double) {
 				const float l = s.luminance[index_in(block, px, py)];
 				if (std::isnan(l))
 					return;
@@ -741,6 +776,7 @@ int kernel_samples(const Reducer &r, std::size_t index, const Rect &tile, Sequen
 	const PreparedRegion prepared(frame.working, block);
 	if (!prepared.region)
 		return -1;
+	const Point *positions = block_positions(frame, block, s);
 	const int c = r.spec.colour_bands;
 	const std::size_t plane = area_of(tile) * c;
 	const float *robust = &s.robust[index * area_of(tile)];
@@ -757,7 +793,7 @@ int kernel_samples(const Reducer &r, std::size_t index, const Rect &tile, Sequen
 			double sw = 0;
 			std::fill_n(sums.begin(), c, 0.0);
 			std::fill_n(m.begin(), nm, 0.0);
-			visit_samples(r, index, block, x, y, s.steering[pixel], [&](int px, int py, double w, double dx, double dy) {
+			visit_samples(r, index, block, x, y, s.steering[pixel], positions, [&](int px, int py, double w, double dx, double dy) {
 				const auto *p = reinterpret_cast<const float *>(VIPS_REGION_ADDR(prepared.region, px, py));
 				const float a = frame.alpha ? p[c] : 1.0f;
 				if (!(a >= 0.5f))
@@ -990,21 +1026,12 @@ int reducer_generate(VipsRegion *out, void *seq, void *a, void *, gboolean *)
 	return 0;
 }
 
-// The most frame pixels one reference pixel spans, anywhere on the output: the largest singular
-// value of output_to_frame's Jacobian (at the output's corners and centre; for a projective map, with
-// a margin for between them) times the scale.
-double frame_pixels_per_reference_pixel(const Matrix3 &m, const OutputGeometry &g)
+// The most frame pixels one reference pixel spans, anywhere on the output: output_to_frame's largest
+// stretch (at the output's corners and centre) times the scale, and the field's stretch.
+double frame_pixels_per_reference_pixel(const FrameMap &m, const OutputGeometry &g)
 {
-	double most = 0;
-	for (const Point p : {Point{0, 0}, Point{g.width - 1.0, 0}, Point{0, g.height - 1.0}, Point{g.width - 1.0, g.height - 1.0},
-		     Point{0.5 * g.width, 0.5 * g.height}}) {
-		const Point o = m.apply(p), dx = m.apply({p.x + 1, p.y}), dy = m.apply({p.x, p.y + 1});
-		const double a = dx.x - o.x, b = dy.x - o.x, c = dx.y - o.y, d = dy.y - o.y;
-		// The largest singular value of [[a, b], [c, d]].
-		const double s1 = a * a + b * b + c * c + d * d, det = a * d - b * c;
-		most = std::max(most, std::sqrt(0.5 * (s1 + std::sqrt(std::max(0.0, s1 * s1 - 4 * det * det)))));
-	}
-	return most * g.scale * (m.is_affine() ? 1.0 : 1.1);
+	const double w = g.width - 1.0, h = g.height - 1.0;
+	return largest_stretch(m.matrix(), {{0, 0}, {w, 0}, {0, h}, {w, h}, {0.5 * g.width, 0.5 * g.height}}) * g.scale * m.stretch();
 }
 
 void delete_reducer(gpointer data)
@@ -1048,7 +1075,7 @@ vips::VImage reduce_stack(std::vector<StackFrame> frames, const ReduceSpec &spec
 		const vips::VImage &pixels = drizzled ? f.working : f.warped;
 		if (pixels.format() != VIPS_FORMAT_FLOAT || pixels.bands() != spec.colour_bands + (f.alpha ? 1 : 0))
 			throw_error(ExitCode::processing, "reducer: a frame is not in the working layout");
-		reducer->frame_to_output.push_back(f.output_to_frame.inverse());
+		reducer->frame_to_output.push_back(f.output_to_frame.matrix_inverse());
 		reducer->frame_affine.push_back(f.output_to_frame.is_affine());
 		reducer->frame_scale.push_back(frame_pixels_per_reference_pixel(f.output_to_frame, spec.geometry));
 	}

@@ -1,7 +1,9 @@
 // fuzz_transforms -- libFuzzer target: the transforms file (`run --transforms`), untrusted JSON.
 //
 // The contract: parse_transforms either returns a set whose every matrix is finite and invertible (the
-// warp divides by and inverts them), with a reference index inside the frames, or throws
+// warp divides by and inverts them), with a reference index inside the frames, and whose every
+// displacement field is whole (columns x rows finite values per axis, a positive spacing) and does
+// not fold (the inverse map's fixed-point iteration needs a slope <= 0.25), or throws
 // Error(bad_input). Anything else -- another exception, a crash, a sanitizer report -- is a bug.
 #include "superstack/error.hpp"
 #include "superstack/transform.hpp"
@@ -53,6 +55,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
 			fail("reference index outside the frames");
 		for (const FrameTransform &f : set.frames) {
 			check_matrix(f.matrix);
+			if (f.displacement) {
+				const DisplacementField &d = *f.displacement;
+				if (d.columns < 1 || d.rows < 1 || !(d.spacing >= 1) || !std::isfinite(d.left) || !std::isfinite(d.top))
+					fail("a displacement field's grid out of range");
+				const auto nodes = static_cast<std::size_t>(d.columns) * static_cast<std::size_t>(d.rows);
+				if (d.dx.size() != nodes || d.dy.size() != nodes)
+					fail("a displacement field's values do not fill its grid");
+				if (!std::isfinite(d.max_magnitude()) || !(d.max_gradient() <= 0.25))
+					fail("an accepted displacement field is not finite or folds");
+			}
 			if (f.report && (f.report->patches < 0 || f.report->inliers < 0 || !(f.report->residual_rms >= 0)))
 				fail("a report field out of range");
 		}
