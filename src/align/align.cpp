@@ -694,6 +694,9 @@ struct Reference {
 };
 
 constexpr int kMinLocalSpacing = 16;     // reference pixels between the field's nodes, at least
+// The reference's grid patches are held for every frame: at most this many pixels (64 MB of floats;
+// the GoPro's 12 MP at --local-grid 32 needs 15 M).
+constexpr double kMaxLocalPixels = 16e6;
 // The prior's weight (field.hpp), in units of a patch at the model floor (1 / floor^2 = 100): swept
 // 3 to 300 on synthetic bends of 1.5 px and on a rigid burst (field error, px): 3: 0.158 / 0.045,
 // 10: 0.138 / 0.027, 30: 0.140 / 0.021, 100: 0.189 / 0.017, 300: 0.475 / 0.013.
@@ -704,12 +707,18 @@ LocalGrid make_local_grid(const Level &full, int nodes_along, const std::optiona
 {
 	LocalGrid g;
 	const int w = full.reference.width(), h = full.reference.height();
-	const double spacing = std::max<double>(kMinLocalSpacing, std::ceil(std::max(w, h) / static_cast<double>(nodes_along)));
+	// Patches of about one and a half spacings (neighbours overlap by half, and each sees texture),
+	// two per node; the spacing grows until they hold at most kMaxLocalPixels.
+	double spacing = std::max<double>(kMinLocalSpacing, std::ceil(std::max(w, h) / static_cast<double>(nodes_along)));
+	int size = 0;
+	for (;; spacing = std::ceil(spacing * 1.25)) {
+		g.grid.columns = static_cast<int>(std::ceil((w - 1) / spacing)) + 1;
+		g.grid.rows = static_cast<int>(std::ceil((h - 1) / spacing)) + 1;
+		size = std::clamp(static_cast<int>(std::lround(1.5 * spacing)) / 2 * 2, 24, 96);
+		if (2.0 * g.grid.columns * g.grid.rows * size * size <= kMaxLocalPixels)
+			break;
+	}
 	g.grid.spacing = spacing;
-	g.grid.columns = static_cast<int>(std::ceil((w - 1) / spacing)) + 1;
-	g.grid.rows = static_cast<int>(std::ceil((h - 1) / spacing)) + 1;
-	// Patches of about one and a half spacings: neighbours overlap by half, and each sees texture.
-	const int size = std::clamp(static_cast<int>(std::lround(1.5 * spacing)) / 2 * 2, 24, 96);
 	g.level.k = 1;
 	g.level.size = size;
 	g.level.reference = full.reference;
