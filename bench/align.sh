@@ -6,9 +6,12 @@
 # them to the first; precision is the RMS over a 16x16 grid of the distance between the estimated
 # and the true mapping (input pixels), per frame; time per frame is wall time / 4; peak RSS from
 # /usr/bin/time -v. Hugin's transforms come from its .pto (bench/pto_transforms.py).
-# Motions: `rotation` (the camera turns about its axis by up to 3 degrees: Hugin's own model) and
+# Motions: `rotation` (the camera turns about its axis by up to 3 degrees: Hugin's own model),
 # `similarity` (shift 40 px, rotation 3 degrees, zoom 2%: a flat scene moved; Hugin's rotation
-# model cannot follow a pure shift exactly, so it keeps a model error).
+# model cannot follow a pure shift exactly, so it keeps a model error) and `bend` (the same, and
+# every frame but the first bends by a smooth field of up to 1.5 px: `synth --local-motion`, what a
+# single matrix cannot follow). superstack runs twice: the matrix alone, and with `--local-grid 32`
+# (a displacement field per frame); the error then compares the whole maps, fields included.
 # Writes bench/align-results.md (copied into RESULTS.md by report.py).
 #
 # usage: bench/align.sh [--sizes 6,24] [--work DIR]
@@ -43,11 +46,15 @@ size_of() { case $1 in 6) echo 3000x2000 ;; 24) echo 6000x4000 ;; *) echo "$1" ;
 
 for size in ${SIZES//,/ }; do
   wh=$(size_of "$size")
-  for motion in rotation similarity; do
+  for motion in rotation similarity bend; do
     dir=$WORK/$size-$motion
     if [ ! -f "$dir/transforms.json" ]; then
       rm -rf "$dir"
-      if [ "$motion" = rotation ]; then flags="--max-shift 0 --max-rotation 3"; else flags="--max-shift 40 --max-rotation 3 --max-scale 0.02"; fi
+      case $motion in
+        rotation) flags="--max-shift 0 --max-rotation 3" ;;
+        similarity) flags="--max-shift 40 --max-rotation 3 --max-scale 0.02" ;;
+        bend) flags="--max-shift 40 --max-rotation 3 --max-scale 0.02 --local-motion 1.5" ;;
+      esac
       # shellcheck disable=SC2086
       "$SS" synth -o "$dir" --frames 5 --size "$wh" --noise 0.01 --seed 5 $flags -q
     fi
@@ -55,32 +62,52 @@ for size in ${SIZES//,/ }; do
     wait_quiet
     /usr/bin/time -v -o "$dir/ss.time" "$SS" align "${frames[@]}" -o "$dir/ss.json" -q
     wait_quiet
+    /usr/bin/time -v -o "$dir/ss-local.time" "$SS" align "${frames[@]}" -o "$dir/ss-local.json" --local-grid 32 -q
+    wait_quiet
     (cd "$dir" && /usr/bin/time -v -o hugin.time align_image_stack -m -f 50 -p hugin.pto \
       frame_000.tif frame_001.tif frame_002.tif frame_003.tif frame_004.tif >hugin.log 2>&1)
     python3 "$BENCH/pto_transforms.py" "$dir/hugin.pto" "$dir/hugin.json"
-    for tool in ss hugin; do
+    for tool in ss ss-local hugin; do
       python3 - "$dir/transforms.json" "$dir/$tool.json" "$dir/$tool.time" "$wh" "$size" "$motion" "$tool" >>"$ROWS" <<'PY'
 import json, math, re, sys
 truth_file, est_file, time_file, wh, size, motion, tool = sys.argv[1:]
 w, h = map(int, wh.split("x"))
-truth = {f["file"].split("/")[-1]: f["matrix"] for f in json.load(open(truth_file))["frames"]}
-def apply(m, x, y):
+def bilinear(d, x, y):
+    # transform.hpp's DisplacementField::at: clamped grid coordinates, bilinear between nodes.
+    u = min(max((x - d["left"]) / d["spacing"], 0), d["columns"] - 1)
+    v = min(max((y - d["top"]) / d["spacing"], 0), d["rows"] - 1)
+    i, j = min(int(u), max(0, d["columns"] - 2)), min(int(v), max(0, d["rows"] - 2))
+    fu, fv = u - i, v - j
+    i1, j1 = min(i + 1, d["columns"] - 1), min(j + 1, d["rows"] - 1)
+    def at(values):
+        n = d["columns"]
+        top = values[j * n + i] * (1 - fu) + values[j * n + i1] * fu
+        bottom = values[j1 * n + i] * (1 - fu) + values[j1 * n + i1] * fu
+        return top * (1 - fv) + bottom * fv
+    return at(d["dx"]), at(d["dy"])
+def apply(f, x, y):
+    # Reference p -> frame matrix(p + d(p)), d the frame's displacement field when it has one.
+    m = f["matrix"]
+    if "displacement" in f:
+        dx, dy = bilinear(f["displacement"], x, y)
+        x, y = x + dx, y + dy
     d = m[2][0] * x + m[2][1] * y + m[2][2]
     return ((m[0][0] * x + m[0][1] * y + m[0][2]) / d, (m[1][0] * x + m[1][1] * y + m[1][2]) / d)
+truth = {f["file"].split("/")[-1]: f for f in json.load(open(truth_file))["frames"]}
 errors = []
 for f in json.load(open(est_file))["frames"]:
     name = f["file"].split("/")[-1]
     if name == "frame_000.tif":
         continue
     t = truth[name]
-    s = [sum((a - b) ** 2 for a, b in zip(apply(f["matrix"], x, y), apply(t, x, y)))
+    s = [sum((a - b) ** 2 for a, b in zip(apply(f, x, y), apply(t, x, y)))
          for x in [(w - 1) * i / 15 for i in range(16)] for y in [(h - 1) * j / 15 for j in range(16)]]
     errors.append(math.sqrt(sum(s) / len(s)))
 text = open(time_file).read()
 wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", text).group(1).split(":")
 seconds = sum(float(p) * 60 ** i for i, p in enumerate(reversed(wall)))
 rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1)) / 1024
-name = {"ss": "superstack align", "hugin": "Hugin align_image_stack -m"}[tool]
+name = {"ss": "superstack align", "ss-local": "superstack align --local-grid 32", "hugin": "Hugin align_image_stack -m"}[tool]
 print(f"{size} MP\t{motion}\t{name}\t{max(errors):.4f}\t{sum(errors) / len(errors):.4f}\t{seconds / 4:.2f}\t{rss:.0f}")
 PY
     done
@@ -90,11 +117,12 @@ done
 {
   echo "## Alignment: superstack align vs Hugin align_image_stack"
   echo
-  echo "Made by \`bench/align.sh\` on $(date -u +%Y-%m-%d) ($(nproc) cores; $("$SS" --version); $(align_image_stack 2>&1 | grep -m1 -o 'Version [^ ]*' || echo 'align_image_stack'))."
+  echo "Made by \`bench/align.sh\` on $(date -u +%Y-%m-%d) ($(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $("$SS" --version); $(align_image_stack 2>&1 | grep -m1 -o 'Version [^ ]*' || echo 'align_image_stack'))."
   echo "5 frames per case (noise 1%), aligned to the first. Error: RMS over a 16x16 grid of the distance"
   echo "between the estimated and true mappings, input pixels (worst and mean of the 4 frames). Time per"
   echo "frame: wall / 4, decoding included. Hugin: \`align_image_stack -m -f 50 -p\`, transforms read from"
-  echo "its .pto by \`bench/pto_transforms.py\`."
+  echo "its .pto by \`bench/pto_transforms.py\`. \`bend\`: the similarity motion and smooth bends of up to"
+  echo "1.5 px (\`synth --local-motion 1.5\`); the error compares whole maps, displacement fields included."
   echo
   echo "| frames | motion | tool | worst error px | mean error px | s per frame | peak RSS MiB |"
   echo "|---|---|---|---|---|---|---|"

@@ -391,15 +391,15 @@ TransformSet estimate_transforms(const Inputs &in, const std::vector<vips::VImag
 	for (std::size_t i = 0; i < aligned.size(); i++) {
 		const FrameAlignment &a = aligned[i];
 		AlignmentReport r{std::string(motion_model_name(a.model)), a.patches, a.inliers, a.residual_rms, a.ok, a.reason};
-		if (a.displacement)
+		if (a.local_patches > 0)
 			r.local = LocalReport{a.local_patches, a.local_residual_rms, a.matrix_residual_rms};
 		set.frames.push_back({in.files[i].string(), a.matrix, r, std::nullopt, a.ok ? a.displacement : std::nullopt});
 		if (a.ok) {
 			progress.note(fmt::format("aligned {}: {} of {} patches, residual {:.3f} px{}", in.files[i].filename().string(),
 				a.inliers, a.patches, a.residual_rms,
-				a.displacement ? fmt::format("; local field: {:.3f} px on {} patches it was not fitted to (the matrix alone {:.3f} px)",
-							 a.local_residual_rms, a.local_patches, a.matrix_residual_rms)
-					       : std::string()));
+				a.local_patches > 0 ? fmt::format("; local field{}: {:.3f} px on {} patches it was not fitted to (the matrix alone {:.3f} px)",
+							      a.displacement ? "" : " not kept", a.local_residual_rms, a.local_patches, a.matrix_residual_rms)
+						    : std::string()));
 			continue;
 		}
 		if (on_failure == AlignFailure::fail)

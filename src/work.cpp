@@ -126,8 +126,9 @@ WorkFolder::WorkFolder(fs::path dir, std::string key, Resume resume, Progress &p
 					f.residual_rms = a.at("residual_rms").get<double>();
 					f.ok = a.at("ok").get<bool>();
 					f.reason = a.at("reason").get<std::string>();
-					if (a.contains("displacement")) {
+					if (a.contains("displacement"))
 						f.displacement = displacement_from_json(a.at("displacement").dump(), "align.jsonl");
+					if (a.contains("local_patches")) {
 						f.local_patches = a.at("local_patches").get<int>();
 						f.local_residual_rms = a.at("local_residual_rms").get<double>();
 						f.matrix_residual_rms = a.at("matrix_residual_rms").get<double>();
@@ -199,8 +200,9 @@ void WorkFolder::save_alignment(const fs::path &file, const fs::path &reference,
 	json record = {{"reference", reference.string()}, {"file", file.string()}, {"matrix", matrix_json(a.matrix)},
 		{"model", std::string(motion_model_name(a.model))}, {"patches", a.patches}, {"inliers", a.inliers},
 		{"residual_rms", a.residual_rms}, {"ok", a.ok}, {"reason", a.reason}};
-	if (a.displacement) {
+	if (a.displacement)
 		record["displacement"] = json::parse(displacement_to_json(*a.displacement));
+	if (a.local_patches > 0) {
 		record["local_patches"] = a.local_patches;
 		record["local_residual_rms"] = a.local_residual_rms;
 		record["matrix_residual_rms"] = a.matrix_residual_rms;

@@ -40,10 +40,11 @@ struct FrameAlignment {
 	double residual_rms = 0; // of the inliers, in input pixels
 	bool ok = true;
 	std::string reason;
-	// With AlignOptions::local_grid: what the matrix leaves, as a field (none when the frame had too
-	// few patches for one), and how well it predicts patches it was not fitted to (see local.hpp).
+	// With AlignOptions::local_grid: what the matrix leaves, as a field, and how well it predicts
+	// patches it was not fitted to. No field when the frame had too few patches for one, or when it
+	// does not predict them clearly better than the matrix alone (the report still says how well).
 	std::optional<DisplacementField> displacement;
-	int local_patches = 0;             // textured patches that judged it
+	int local_patches = 0;             // textured patches that judged it (0: not fitted)
 	double local_residual_rms = 0;     // their RMS distance from the field fitted without them, input pixels
 	double matrix_residual_rms = 0;    // the same patches' RMS distance from the matrix alone
 };
