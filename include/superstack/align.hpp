@@ -60,7 +60,7 @@ struct AlignOptions {
 	int min_inliers = 8;
 	// > 0: also a displacement field per frame (what the matrix leaves: parallax, lens distortion,
 	// rolling shutter), with about this many nodes along the reference's longer side, at least 16 px
-	// apart (src/align/local.hpp).
+	// apart (estimate_local() in src/align/align.cpp, the fit in src/align/field.hpp).
 	int local_grid = 0;
 	// Resuming: frames whose alignment is known already (by index; empty or nothing: aligned here).
 	std::vector<std::optional<FrameAlignment>> known;
