@@ -95,7 +95,7 @@ bool Matrix3::is_affine() const
 	return std::abs(n(2, 0)) < 1e-12 && std::abs(n(2, 1)) < 1e-12;
 }
 
-Point DisplacementField::at(Point p) const
+DisplacementField::Stencil DisplacementField::stencil(Point p) const
 {
 	const double u = std::clamp((p.x - left) / spacing, 0.0, columns - 1.0);
 	const double v = std::clamp((p.y - top) / spacing, 0.0, rows - 1.0);
@@ -103,12 +103,17 @@ Point DisplacementField::at(Point p) const
 	const int j = std::min(static_cast<int>(v), std::max(0, rows - 2));
 	const double fu = u - i, fv = v - j;
 	const int i1 = std::min(i + 1, columns - 1), j1 = std::min(j + 1, rows - 1);
-	auto lerp = [&](const std::vector<double> &d) {
-		const double top_row = d[static_cast<std::size_t>(j) * columns + i] * (1 - fu) + d[static_cast<std::size_t>(j) * columns + i1] * fu;
-		const double bottom_row = d[static_cast<std::size_t>(j1) * columns + i] * (1 - fu) + d[static_cast<std::size_t>(j1) * columns + i1] * fu;
-		return top_row * (1 - fv) + bottom_row * fv;
-	};
-	return {lerp(dx), lerp(dy)};
+	auto at = [&](int a, int b) { return static_cast<std::size_t>(b) * columns + a; };
+	return {{at(i, j), at(i1, j), at(i, j1), at(i1, j1)}, {(1 - fu) * (1 - fv), fu * (1 - fv), (1 - fu) * fv, fu * fv}};
+}
+
+Point DisplacementField::at(Point p) const
+{
+	const Stencil s = stencil(p);
+	Point d;
+	for (int k = 0; k < 4; k++)
+		d.x += s.weight[k] * dx[s.node[k]], d.y += s.weight[k] * dy[s.node[k]];
+	return d;
 }
 
 double DisplacementField::max_magnitude() const

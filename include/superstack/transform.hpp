@@ -57,6 +57,12 @@ struct DisplacementField {
 	int columns = 0, rows = 0;
 	std::vector<double> dx, dy; // row-major, columns x rows each
 
+	// The four nodes (row-major indices; some the same at an edge) and bilinear weights that at() blends.
+	struct Stencil {
+		std::array<std::size_t, 4> node{};
+		std::array<double, 4> weight{};
+	};
+	Stencil stencil(Point reference) const;
 	Point at(Point reference) const;
 	double max_magnitude() const; // the largest |d| at any node (so anywhere)
 	// The largest change of d per reference pixel along x or y between neighbouring nodes (so anywhere:

@@ -8,23 +8,7 @@ namespace superstack::align {
 
 namespace {
 
-// The bilinear weights of DisplacementField::at() at p: four nodes (some the same at an edge).
-struct Stencil {
-	std::array<std::size_t, 4> node{};
-	std::array<double, 4> weight{};
-};
-
-Stencil stencil_at(const DisplacementField &g, Point p)
-{
-	const double u = std::clamp((p.x - g.left) / g.spacing, 0.0, g.columns - 1.0);
-	const double v = std::clamp((p.y - g.top) / g.spacing, 0.0, g.rows - 1.0);
-	const int i = std::min(static_cast<int>(u), std::max(0, g.columns - 2));
-	const int j = std::min(static_cast<int>(v), std::max(0, g.rows - 2));
-	const double fu = u - i, fv = v - j;
-	const int i1 = std::min(i + 1, g.columns - 1), j1 = std::min(j + 1, g.rows - 1);
-	auto at = [&](int a, int b) { return static_cast<std::size_t>(b) * g.columns + a; };
-	return {{at(i, j), at(i1, j), at(i, j1), at(i1, j1)}, {(1 - fu) * (1 - fv), fu * (1 - fv), (1 - fu) * fv, fu * fv}};
-}
+using Stencil = DisplacementField::Stencil;
 
 // One term of the prior: weight x (sum_k coefficient_k D_node_k)^2, per axis.
 struct PriorTerm {
@@ -144,7 +128,7 @@ DisplacementField fit_field(const DisplacementField &grid, const std::vector<Fie
 	std::vector<Stencil> stencils;
 	stencils.reserve(m.size());
 	for (const auto &meas : m)
-		stencils.push_back(stencil_at(grid, meas.at));
+		stencils.push_back(grid.stencil(meas.at));
 	const std::vector<PriorTerm> prior = prior_terms(grid, o.smoothness);
 	// The ridge: a millionth of the smoothness, so it only decides what nothing else does.
 	const double ridge = 1e-6 * std::max(o.smoothness, 1e-9);

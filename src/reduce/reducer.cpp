@@ -211,9 +211,7 @@ namespace {
 
 struct Reducer {
 	std::vector<StackFrame> frames;
-	std::vector<Matrix3> frame_to_output; // drizzle, kernel: each frame's pixels onto the output grid
 	std::vector<double> frame_scale;      // kernel: frame pixels per reference pixel, at most
-	std::vector<char> frame_affine;       // kernel: frame_to_output is affine
 	double kernel_reach = 0;              // kernel: the farthest any steering kernel reaches, reference px
 	ReduceSpec spec;
 	bool keep_samples = false;
@@ -444,7 +442,7 @@ int accumulate_drizzled(const Reducer &r, std::size_t index, const Rect &tile, S
 	b.bands = frame.working.bands();
 	b.alpha = frame.alpha;
 	if (frame.output_to_frame.rigid()) {
-		drizzle::drop_block(b, r.frame_to_output[index], r.spec.pixfrac, tile, s.drop_values.data(), s.drop_weights.data());
+		drizzle::drop_block(b, frame.output_to_frame.matrix_inverse(), r.spec.pixfrac, tile, s.drop_values.data(), s.drop_weights.data());
 	} else {
 		const FrameMap &map = frame.output_to_frame;
 		drizzle::drop_block(b, [&map](double x, double y) { return map.to_output({x, y}); }, r.spec.pixfrac, tile,
@@ -511,7 +509,7 @@ void visit_samples(const Reducer &r, std::size_t index, const Rect &block, int x
 	const StackFrame &frame = r.frames[index];
 	const Matrix3 &m = frame.output_to_frame.matrix();
 	const Point u = positions ? frame.output_to_frame.apply({static_cast<double>(x), static_cast<double>(y)})
-		: r.frame_affine[index]
+		: frame.output_to_frame.is_affine()
 		? Point{(m(0, 0) * x + m(0, 1) * y + m(0, 2)) / m(2, 2), (m(1, 0) * x + m(1, 1) * y + m(1, 2)) / m(2, 2)}
 		: m.apply({static_cast<double>(x), static_cast<double>(y)});
 	if (!(std::abs(u.x) < 1e8 && std::abs(u.y) < 1e8))
@@ -521,9 +519,9 @@ void visit_samples(const Reducer &r, std::size_t index, const Rect &block, int x
 	const int x1 = std::min(block.right() - 1, static_cast<int>(std::floor(u.x + reach)));
 	const int y0 = std::max(block.top, static_cast<int>(std::ceil(u.y - reach)));
 	const int y1 = std::min(block.bottom() - 1, static_cast<int>(std::floor(u.y + reach)));
-	const Matrix3 &to_output = r.frame_to_output[index];
+	const Matrix3 &to_output = frame.output_to_frame.matrix_inverse();
 	const double s = 1.0 / r.spec.geometry.scale;
-	const bool affine = r.frame_affine[index];
+	const bool affine = frame.output_to_frame.is_affine();
 	for (int py = y0; py <= y1; py++)
 		for (int px = x0; px <= x1; px++) {
 			double dx, dy; // the sample's offset from the output pixel, reference pixels
@@ -1075,8 +1073,6 @@ vips::VImage reduce_stack(std::vector<StackFrame> frames, const ReduceSpec &spec
 		const vips::VImage &pixels = drizzled ? f.working : f.warped;
 		if (pixels.format() != VIPS_FORMAT_FLOAT || pixels.bands() != spec.colour_bands + (f.alpha ? 1 : 0))
 			throw_error(ExitCode::processing, "reducer: a frame is not in the working layout");
-		reducer->frame_to_output.push_back(f.output_to_frame.matrix_inverse());
-		reducer->frame_affine.push_back(f.output_to_frame.is_affine());
 		reducer->frame_scale.push_back(frame_pixels_per_reference_pixel(f.output_to_frame, spec.geometry));
 	}
 
