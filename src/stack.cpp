@@ -681,7 +681,14 @@ FrameErrors parse_frame_errors(std::string_view text)
 RunEstimate estimate_run(const RunOptions &o)
 {
 	const Inputs in = probe_inputs(o.inputs, o.reference, o.on_error);
-	const ReduceSpec spec = reduce_spec_of(o, in.colour_bands);
+	ReduceSpec spec = reduce_spec_of(o, in.colour_bands);
+	// Displacement fields cost the kernel merge memory per tile pixel: counted when the run may have
+	// them (--local-grid may keep none; planning for them is the safe side), as run_stack() does.
+	spec.displaced = o.local_grid > 0;
+	if (o.transforms && !spec.displaced) {
+		const TransformSet given = read_transforms(*o.transforms);
+		spec.displaced = std::any_of(given.frames.begin(), given.frames.end(), [](const FrameTransform &t) { return t.displacement.has_value(); });
+	}
 	const Sizes sizes = sizes_of(in, o, spec);
 	RunEstimate e;
 	e.frames = static_cast<int>(in.files.size());

@@ -345,3 +345,30 @@ TEST_CASE("run --transforms: fields relative to another reference are refused, n
 	run_stack(o, quiet);
 	CHECK(fs::exists(dir / "out" / "mean.tif"));
 }
+
+TEST_CASE("estimate_run (batch's planning) counts the kernel merge's field memory, as the run itself does")
+{
+	// The kernel merge keeps each frame block's output positions when a frame has a field: 16 bytes
+	// per tile pixel more. The estimate must plan what the run plans, from a transforms file with
+	// fields or from --local-grid (before alignment: the safe side, as if a field is kept).
+	TempDir dir("field-estimate");
+	NoProgress quiet;
+	SynthOptions s = burst_options(dir / "burst", 3, 96, 72, 0.01, 2);
+	s.local_motion = 1;
+	const SynthResult burst = synthesize(s, quiet);
+	RunOptions o = burst_run_options(burst, dir / "out");
+	o.merge = Merge::kernel;
+	o.crop = Crop::reference;
+	const RunEstimate estimate = estimate_run(o);
+	const RunResult run = run_stack(o, quiet);
+	CHECK(estimate.plan.request.running_bytes_per_pixel == run.plan.request.running_bytes_per_pixel);
+	CHECK(estimate.plan.per_thread_bytes == run.plan.per_thread_bytes);
+	CHECK(estimate.plan.tile == run.plan.tile);
+	// Without the fields, 16 bytes per tile pixel less.
+	RunOptions rigid = o;
+	rigid.transforms.reset();
+	const int without = estimate_run(rigid).plan.request.running_bytes_per_pixel;
+	CHECK(estimate.plan.request.running_bytes_per_pixel == without + static_cast<int>(sizeof(Point)));
+	rigid.local_grid = 16;
+	CHECK(estimate_run(rigid).plan.request.running_bytes_per_pixel == estimate.plan.request.running_bytes_per_pixel);
+}
