@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numbers>
 
 namespace superstack {
@@ -122,12 +123,16 @@ std::optional<NoiseEstimate> estimate_noise(const NoiseFrame &reference, const s
 	const vips::VImage ref_value = colour_of(reference).bandmean();
 	const vips::VImage ref_bad = unusable(reference, mask);
 	const vips::VImage ref_laplacian = laplacian(ref_value);
-	// The signal: the reference's Laplacian at every block of the grid, clipped or not.
+	// The signal: the reference's Laplacian at every block of the grid, clipped or not; beside it,
+	// whether an unusable pixel lies within the Laplacian's reach.
 	// Summed here in order, not by libvips' threads: the same value whatever the thread count.
+	const vips::VImage near_bad = ref_bad.conv(vips::VImage::new_matrixv(3, 3, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0),
+		vips::VImage::option()->set("precision", VIPS_PRECISION_FLOAT));
+	const vips::VImage signal_bands = ref_laplacian.bandjoin(near_bad).cast(VIPS_FORMAT_FLOAT);
 	std::vector<vips::VImage> signal_blocks;
 	for (const int y : ys)
 		for (const int x : xs)
-			signal_blocks.push_back(ref_laplacian.crop(x, y, kNoiseBlock, kNoiseBlock));
+			signal_blocks.push_back(signal_bands.crop(x, y, kNoiseBlock, kNoiseBlock));
 	if (signal_blocks.empty())
 		return std::nullopt;
 	const vips::VImage grid =
@@ -136,8 +141,21 @@ std::optional<NoiseEstimate> estimate_noise(const NoiseFrame &reference, const s
 	const std::size_t count = static_cast<std::size_t>(grid.width()) * grid.height();
 	double sum = 0, squares = 0;
 	for (std::size_t i = 0; i < count; i++)
-		sum += l[i], squares += static_cast<double>(l[i]) * l[i];
+		sum += l[2 * i], squares += static_cast<double>(l[2 * i]) * l[2 * i];
 	const double mean = sum / static_cast<double>(count), laplacian_variance = squares / static_cast<double>(count) - mean * mean;
+	// The reference's own noise at the pixel scale, from the same Laplacian samples where nothing
+	// clipped, transparent or masked is within reach, as sharpness.hpp reads it (1.4826 x their median
+	// absolute value, white noise's gain taken out): an upper bound. None from too few samples.
+	std::vector<float> magnitudes;
+	for (std::size_t i = 0; i < count; i++)
+		if (l[2 * i + 1] == 0.0f)
+			magnitudes.push_back(std::abs(l[2 * i] - static_cast<float>(mean)));
+	double pixel_scale = std::numeric_limits<double>::infinity();
+	if (magnitudes.size() >= kMinNoiseSamples) {
+		const auto middle = magnitudes.begin() + static_cast<std::ptrdiff_t>(magnitudes.size() / 2);
+		std::nth_element(magnitudes.begin(), middle, magnitudes.end());
+		pixel_scale = 1.4826 * *middle / std::sqrt(kLaplacianNoiseGain);
+	}
 
 	std::vector<float> deviations;
 	NoiseEstimate e;
@@ -172,7 +190,8 @@ std::optional<NoiseEstimate> estimate_noise(const NoiseFrame &reference, const s
 	if (e.samples < kMinNoiseSamples)
 		return std::nullopt;
 	e.sigma = clipped_sigma(deviations) / std::sqrt(2 * gaussian_noise_gain(kNoiseLowPass));
-	e.signal = signal_power(laplacian_variance, e.sigma);
+	e.fine = std::min(e.sigma, pixel_scale);
+	e.signal = signal_power(laplacian_variance, e.fine);
 	return e;
 }
 

@@ -636,10 +636,10 @@ bool same_device(const fs::path &a, const fs::path &b)
 	return stat(a.c_str(), &sa) == 0 && stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev;
 }
 
-// The frames' noise sigma and their signal's Laplacian power (noise.hpp), from the reference
-// against the other frames as stacked; from the reference alone (sharpness.hpp) when no other frame
-// overlaps it enough.
-std::pair<double, double> measure_noise(const Inputs &in, const std::vector<vips::VImage> &prepared,
+// The frames' noise sigma, the same at the pixel scale, and their signal's Laplacian power
+// (NoiseEstimate, noise.hpp), from the reference against the other frames as stacked; from the
+// reference alone (sharpness.hpp) when no other frame overlaps it enough.
+NoiseEstimate measure_noise(const Inputs &in, const std::vector<vips::VImage> &prepared,
 	const std::vector<std::optional<Matrix3>> &transforms, const std::vector<std::shared_ptr<const DisplacementField>> &fields,
 	const RunResult &result, const std::optional<vips::VImage> &mask, Progress &progress)
 {
@@ -654,9 +654,9 @@ std::pair<double, double> measure_noise(const Inputs &in, const std::vector<vips
 		if (transforms[i] && static_cast<int>(i) != result.reference)
 			others.push_back(noise_frame(i));
 	if (const std::optional<NoiseEstimate> e = estimate_noise(noise_frame(result.reference), others, mask)) {
-		progress.note(fmt::format("frame noise {:.5f}, signal Laplacian {:.5f} rms (the reference against {} other frame{}, {} samples)",
-			e->sigma, std::sqrt(e->signal), e->pairs, e->pairs == 1 ? "" : "s", e->samples));
-		return {e->sigma, e->signal};
+		progress.note(fmt::format("frame noise {:.5f}, at the pixel scale {:.5f}, signal Laplacian {:.5f} rms (the reference against {} other frame{}, {} samples)",
+			e->sigma, e->fine, std::sqrt(e->signal), e->pairs, e->pairs == 1 ? "" : "s", e->samples));
+		return *e;
 	}
 	const NoiseFrame r = noise_frame(result.reference);
 	const vips::VImage colour = r.alpha ? r.working.extract_band(0, vips::VImage::option()->set("n", r.working.bands() - 1)) : r.working;
@@ -664,7 +664,10 @@ std::pair<double, double> measure_noise(const Inputs &in, const std::vector<vips
 	const double signal = signal_power(s.variance, s.noise);
 	progress.note(fmt::format("frame noise {:.5f}, signal Laplacian {:.5f} rms (the reference alone: no other frame overlaps it enough)",
 		s.noise, std::sqrt(signal)));
-	return {s.noise, signal};
+	NoiseEstimate alone;
+	alone.sigma = alone.fine = s.noise;
+	alone.signal = signal;
+	return alone;
 }
 
 } // namespace
@@ -896,14 +899,14 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	result.plan = plan_for(o, spec, result.frames, threads, result.geometry.width);
 	progress.note(result.plan.describe());
 
-	// The kernel merge's and robust drizzle's robustness, the kernel's flat areas, and the sharpening's
-	// regularisation are in units of the frames' noise, and the sharpening weighs it against the
-	// signal's detail: both measured from the frames against each other (noise.hpp).
-	double noise = 0, signal = 0;
+	// The kernel merge's and robust drizzle's robustness and the kernel's flat areas are in units of
+	// the frames' noise; the sharpening's regularisation in units of their noise at the pixel scale,
+	// weighed against the signal's detail: all measured from the frames against each other (noise.hpp).
+	NoiseEstimate noise;
 	if (measures_consensus(spec) || o.sharpen.amount > 0)
-		std::tie(noise, signal) = measure_noise(in, prepared, transforms, fields, result, mask, progress);
+		noise = measure_noise(in, prepared, transforms, fields, result, mask, progress);
 	if (measures_consensus(spec))
-		spec.regression.noise = noise;
+		spec.regression.noise = noise.sigma;
 	if (o.merge == Merge::kernel)
 		progress.note(fmt::format("kernel merge: detail {} px, stretch {}, denoise {}, robustness {}", spec.regression.detail,
 			spec.regression.stretch, spec.regression.denoise, spec.regression.robustness));
@@ -951,9 +954,9 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	vips::VImage reduced = reduce_stack(frames, spec);
 	if (o.sharpen.active()) {
 		// The stack's noise: a colour band's (luminance x sqrt(C) for independent bands) over sqrt(N).
-		const double stacked_noise = noise * std::sqrt(static_cast<double>(spec.colour_bands)) / std::sqrt(static_cast<double>(result.frames));
+		const double stacked_noise = noise.fine * std::sqrt(static_cast<double>(spec.colour_bands)) / std::sqrt(static_cast<double>(result.frames));
 		const int values = static_cast<int>(spec.statistics.size()) * spec.colour_bands;
-		reduced = sharpen_values(reduced, values, merge_blur(o.merge, o.scale, o.pixfrac, spec.regression), stacked_noise, signal, o.sharpen,
+		reduced = sharpen_values(reduced, values, merge_blur(o.merge, o.scale, o.pixfrac, spec.regression), stacked_noise, noise.signal, o.sharpen,
 			threads);
 	}
 	const std::vector<BandGroup> groups = band_groups(spec);

@@ -14,9 +14,18 @@
 // the photograph, 1.17x on the chart (640x480, noise 1%), 0.99x on a smooth scene (2%), 1.01x on a
 // star field; tested on the chart and on a flat scene half clipped to white.
 //
+// The noise at the pixel scale, for the sharpening (sharpen.hpp), which acts at the finest
+// frequencies: the low-passed sigma above is the noise there only when it is white. A camera's noise
+// is not: demosaicing, denoising and JPEG leave blotches of a few pixels and take out most of the
+// finest noise (the handheld still life in ../shared: sigma 0.039 low-passed, 0.003 at the pixel
+// scale). The reference's own finest Laplacian bounds the noise there from above (its median
+// absolute value over the samples, read as white noise: texture only adds to it), as the low-passed
+// pairs bound it where noise is white (misalignment and aliasing only add to them): `fine` is the
+// smaller of the two. On white noise it is `sigma` wherever the scene has texture.
+//
 // The signal's detail, for the sharpening's regularisation (sharpen.hpp): the power of the
-// reference luminance's 4-neighbour Laplacian over the same samples, less what the noise gives it
-// (kLaplacianNoiseGain sigma^2), at least kMinSignal of that.
+// reference luminance's 4-neighbour Laplacian over the same samples, less what the noise at the pixel
+// scale gives it (kLaplacianNoiseGain fine^2), at least kMinSignal of that.
 //
 // Samples: blocks of kNoiseBlock^2 reference pixels on an even grid of at most kNoiseGrid^2, each
 // wholly inside both frames with the low-pass's reach; a pixel is left out when a clipped (a colour
@@ -57,7 +66,8 @@ struct NoiseFrame {
 
 struct NoiseEstimate {
 	double sigma = 0;        // of one frame's luminance (the mean of its colour bands), working units
-	double signal = 0;       // the power of its signal's Laplacian (signal_power), working units squared
+	double fine = 0;         // the same at the pixel scale (above): min(sigma, the reference's Laplacian's)
+	double signal = 0;       // the power of its signal's Laplacian (signal_power with `fine`), working units squared
 	int pairs = 0;           // frames paired with the reference that gave samples
 	std::size_t samples = 0; // reference pixels measured, over all pairs
 };
