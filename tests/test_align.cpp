@@ -548,9 +548,9 @@ TEST_CASE("align: the real bursts in ../shared align, with the residual reported
 			worst = std::max(worst, f.report->residual_rms);
 			least = std::min(least, f.report->inliers);
 			// The local field, judged on patches it was not fitted to: never much worse than the matrix
-			// alone (measured, 2026-12-04: the still life's frames 0.30-1.56 px against 0.30-1.58, 5.jpg
-			// 0.58 against 0.82; the GoPro's 1.72-2.07 against 2.21-3.33; the live cells' 1.60-1.89
-			// against 1.78-1.86).
+			// alone (measured, 2026-12-07: the still life's frames 0.30-1.44 px against 0.30-1.47, 5.jpg
+			// 0.58 against 0.80; the GoPro's 1.62-1.67 against 2.05-2.52; the live cells' 1.55-1.80
+			// against 1.53-1.82).
 			REQUIRE(f.report->local);
 			const LocalReport &l = *f.report->local;
 			MESSAGE(fmt::format("  {}: local field {:.3f} px against the matrix alone's {:.3f}, on {} patches", f.file, l.residual_rms,
