@@ -73,7 +73,8 @@ Sharpness measure_sharpness(const vips::VImage &luminance)
 	};
 
 	const std::vector<double> finest = counts_of(0);
-	const auto [n, variance] = moments(finest);
+	const auto finest_moments = moments(finest);
+	const double n = finest_moments.first, variance = finest_moments.second;
 	Sharpness s;
 	if (n < 2)
 		return s;
