@@ -144,17 +144,21 @@ std::optional<NoiseEstimate> estimate_noise(const NoiseFrame &reference, const s
 		sum += l[2 * i], squares += static_cast<double>(l[2 * i]) * l[2 * i];
 	const double mean = sum / static_cast<double>(count), laplacian_variance = squares / static_cast<double>(count) - mean * mean;
 	// The reference's own noise at the pixel scale, from the same Laplacian samples where nothing
-	// clipped, transparent or masked is within reach, as sharpness.hpp reads it (1.4826 x their median
-	// absolute value, white noise's gain taken out): an upper bound. None from too few samples.
-	std::vector<float> magnitudes;
+	// clipped, transparent or masked is within reach, as sharpness.hpp reads it (laplacian_noise of
+	// their median absolute deviation): an upper bound. None from too few samples.
+	std::vector<float> usable;
 	for (std::size_t i = 0; i < count; i++)
 		if (l[2 * i + 1] == 0.0f)
-			magnitudes.push_back(std::abs(l[2 * i] - static_cast<float>(mean)));
+			usable.push_back(l[2 * i]);
 	double pixel_scale = std::numeric_limits<double>::infinity();
-	if (magnitudes.size() >= kMinNoiseSamples) {
-		const auto middle = magnitudes.begin() + static_cast<std::ptrdiff_t>(magnitudes.size() / 2);
-		std::nth_element(magnitudes.begin(), middle, magnitudes.end());
-		pixel_scale = 1.4826 * *middle / std::sqrt(kLaplacianNoiseGain);
+	if (usable.size() >= kMinNoiseSamples) {
+		const auto middle = usable.begin() + static_cast<std::ptrdiff_t>(usable.size() / 2);
+		std::nth_element(usable.begin(), middle, usable.end());
+		const float median = *middle;
+		for (float &v : usable)
+			v = std::abs(v - median);
+		std::nth_element(usable.begin(), middle, usable.end());
+		pixel_scale = laplacian_noise(*middle);
 	}
 
 	std::vector<float> deviations;

@@ -15,6 +15,11 @@ constexpr double kOffset = 32768.0;
 constexpr int kMinScaledSide = 16;      // an octave counts while the shrunk frame is this large
 }
 
+double laplacian_noise(double laplacian_mad)
+{
+	return 1.4826 * laplacian_mad / std::sqrt(kLaplacianNoiseGain);
+}
+
 vips::VImage laplacian(const vips::VImage &image)
 {
 	const vips::VImage kernel = vips::VImage::new_matrixv(3, 3, 0.0, 1.0, 0.0, 1.0, -4.0, 1.0, 0.0, 1.0, 0.0);
@@ -28,9 +33,8 @@ Sharpness measure_sharpness(const vips::VImage &luminance)
 	int octaves = 1;
 	while (octaves < kSharpnessOctaves && std::min(w, h) >> octaves >= kMinScaledSide)
 		octaves++;
-	const int coarsest = 1 << (octaves - 1);
-	const int cw = std::max(1, w / coarsest) * coarsest, ch = std::max(1, h / coarsest) * coarsest;
-	const vips::VImage common = luminance.cast(VIPS_FORMAT_FLOAT).crop(0, 0, std::min(w, cw), std::min(h, ch));
+	const int coarsest = 1 << (octaves - 1); // at most min(w, h) / 16
+	const vips::VImage common = luminance.cast(VIPS_FORMAT_FLOAT).crop(0, 0, w / coarsest * coarsest, h / coarsest * coarsest);
 	// Band k: the Laplacian of the frame box-averaged over 2^k x 2^k pixels, its taps 2^k apart: what
 	// the Laplacian of the frame shrunk by 2^k says, at every pixel instead of every 2^k-th (the same
 	// variance, from more samples). Separable boxes and sparse kernels (libvips skips zero taps), one
@@ -93,10 +97,9 @@ Sharpness measure_sharpness(const vips::VImage &luminance)
 	std::vector<double> distance(finest.size(), 0.0);
 	for (std::size_t i = 0; i < finest.size(); i++)
 		distance[static_cast<std::size_t>(std::abs(static_cast<double>(i) - median))] += finest[i];
-	const double mad = quantile_bin(distance, 0.5) / kBinsPerUnit;
-	const double lap_sigma = 1.4826 * mad;
-	s.noise = lap_sigma / std::sqrt(kLaplacianNoiseGain);
+	s.noise = laplacian_noise(quantile_bin(distance, 0.5) / kBinsPerUnit);
 	s.variance = variance;
+	const double lap_sigma = s.noise * std::sqrt(kLaplacianNoiseGain);
 	// Each octave's detail: its Laplacian's variance less what the noise explains there (a box of 4^k
 	// pixels leaves white noise sigma / 2^k); their mean.
 	double detail = 0;

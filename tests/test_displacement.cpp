@@ -249,6 +249,15 @@ Bent bent_burst(const TempDir &dir, double local_motion)
 	return b;
 }
 
+// Three frames of 96x72 that bend by up to 1 px (their true fields in the transforms file).
+SynthResult small_bent_burst(const TempDir &dir)
+{
+	NoProgress quiet;
+	SynthOptions s = burst_options(dir / "burst", 3, 96, 72, 0.01, 2);
+	s.local_motion = 1;
+	return synthesize(s, quiet);
+}
+
 double mean_psnr(const SynthResult &burst, const fs::path &transforms, const fs::path &out, Merge merge)
 {
 	NoProgress quiet;
@@ -326,9 +335,7 @@ TEST_CASE("run --transforms: fields relative to another reference are refused, n
 {
 	TempDir dir("field-reference");
 	NoProgress quiet;
-	SynthOptions s = burst_options(dir / "burst", 3, 96, 72, 0.01, 2);
-	s.local_motion = 1;
-	const SynthResult burst = synthesize(s, quiet);
+	const SynthResult burst = small_bent_burst(dir);
 	RunOptions o = burst_run_options(burst, dir / "out");
 	o.reference = "1";
 	try {
@@ -354,9 +361,7 @@ TEST_CASE("estimate_run (batch's planning) counts the kernel merge's field memor
 	// fields or from --local-grid (before alignment: the safe side, as if a field is kept).
 	TempDir dir("field-estimate");
 	NoProgress quiet;
-	SynthOptions s = burst_options(dir / "burst", 3, 96, 72, 0.01, 2);
-	s.local_motion = 1;
-	const SynthResult burst = synthesize(s, quiet);
+	const SynthResult burst = small_bent_burst(dir);
 	RunOptions o = burst_run_options(burst, dir / "out");
 	o.merge = Merge::kernel;
 	o.crop = Crop::reference;

@@ -17,7 +17,7 @@
 // The noise at the pixel scale, for the sharpening (sharpen.hpp), which acts at the finest
 // frequencies: the low-passed sigma above is the noise there only when it is white. A camera's noise
 // is not: demosaicing, denoising and JPEG leave blotches of a few pixels and take out most of the
-// finest noise (the handheld still life in ../shared: sigma 0.039 low-passed, 0.003 at the pixel
+// finest noise (the handheld still life in ../shared, 1.jpg-4.jpg: sigma 0.032 low-passed, 0.003 at the pixel
 // scale). The reference's own finest Laplacian bounds the noise there from above (its median
 // absolute value over the samples, read as white noise: texture only adds to it), as the low-passed
 // pairs bound it where noise is white (misalignment and aliasing only add to them): `fine` is the

@@ -3,7 +3,7 @@
 // The variance of the 4-neighbour Laplacian grows with detail and with noise. At the frame's own
 // pixels it is mostly noise, and what a camera's processing (JPEG, denoising) did to it: on a real
 // handheld burst a frame smeared by 14 px of shake measured as sharp as the sharpest frame there. So
-// it is measured over four octaves, the frame box-shrunk by 1, 2, 4 and 8, where shake and defocus
+// it is measured over four octaves, the frame box-averaged over 1, 2, 4 and 8 px, where shake and defocus
 // still show and noise fades (by 4x in variance per octave). The noise is estimated from the finest
 // Laplacian by its median absolute deviation (robust: most of an image is smooth); white noise of
 // sigma adds 20 sigma^2 / 4^k to octave k's variance. The sharpness is the mean over the octaves of
@@ -22,7 +22,11 @@ namespace superstack {
 inline constexpr double kLaplacianNoiseGain = 20;
 vips::VImage laplacian(const vips::VImage &image);
 
-inline constexpr int kSharpnessOctaves = 4; // the frame box-shrunk by 1, 2, 4, 8 (fewer while under 16 px a side)
+// The white noise sigma that a 4-neighbour Laplacian's median absolute deviation (from its median)
+// says: 1.4826 x mad / sqrt(kLaplacianNoiseGain). Texture only adds to it: an upper bound.
+double laplacian_noise(double laplacian_mad);
+
+inline constexpr int kSharpnessOctaves = 4; // the frame box-averaged over 1, 2, 4, 8 px (fewer while under 16 px a side when shrunk so)
 
 struct Sharpness {
 	double sharpness = 0; // the octaves' Laplacian variance less its noise part, their mean (working units squared)
