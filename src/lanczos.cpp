@@ -21,36 +21,37 @@ double lanczos3(double x)
 
 namespace {
 
-constexpr int kSteps = 1024;  // subpixel positions tabulated: 1/1024 px, far below alignment error
-constexpr int kTaps = 6;
+constexpr int kSteps = kLanczosSteps;
+constexpr int kTaps = kLanczosTaps;
 
-using WeightTable = std::array<std::array<float, kTaps>, kSteps + 1>;
-
-const WeightTable &build_weights()
+LanczosWeights build_weights()
 {
-	static const WeightTable table = [] {
-		WeightTable t{};
-		for (int i = 0; i <= kSteps; i++) {
-			const double f = static_cast<double>(i) / kSteps; // x - floor(x)
-			double w[kTaps], sum = 0;
-			for (int k = 0; k < kTaps; k++) {
-				// tap k sits at floor(x) + k - 2
-				w[k] = lanczos3(f - (k - 2));
-				sum += w[k];
-			}
-			for (int k = 0; k < kTaps; k++)
-				t[i][k] = static_cast<float>(w[k] / sum);
+	LanczosWeights t{};
+	for (int i = 0; i <= kSteps; i++) {
+		const double f = static_cast<double>(i) / kSteps; // x - floor(x)
+		double w[kTaps], sum = 0;
+		for (int k = 0; k < kTaps; k++) {
+			// tap k sits at floor(x) + k - 2
+			w[k] = lanczos3(f - (k - 2));
+			sum += w[k];
 		}
-		return t;
-	}();
-	return table;
+		for (int k = 0; k < kTaps; k++)
+			t[i][k] = static_cast<float>(w[k] / sum);
+	}
+	return t;
 }
 
 // Set once, before any interpolator exists (lanczos3_interpolator() builds it): the per-pixel path
 // reads a plain pointer instead of a guarded function-local static.
-const WeightTable *weight_table = nullptr;
+const LanczosWeights *weight_table = nullptr;
 
 } // namespace
+
+const LanczosWeights &lanczos3_weights()
+{
+	static const LanczosWeights table = build_weights();
+	return table;
+}
 
 extern "C" {
 
@@ -68,8 +69,8 @@ G_DEFINE_TYPE(SuperstackLanczos3, superstack_lanczos3, VIPS_TYPE_INTERPOLATE)
 
 namespace {
 
-// The 6x6 stencil for a known band count: each tap's bands are contiguous, so the inner loops run
-// over adjacent floats and unroll.
+// The 6x6 stencil for a known band count (0: any, `bands`): each tap's bands are contiguous, so the
+// inner loops run over adjacent floats and unroll. `p`: the stencil's top-left pixel.
 template <int Bands>
 void interpolate_bands(float *q, const float *p, std::size_t line, const std::array<float, kTaps> &wx,
 	const std::array<float, kTaps> &wy, int bands)
@@ -133,9 +134,7 @@ extern "C" {
 
 static void superstack_lanczos3_interpolate(VipsInterpolate *, void *out, VipsRegion *in, double x, double y)
 {
-	// floor() without the libm call (it cost 4.6% of a run): truncate, then step down for negatives.
-	const int ix = static_cast<int>(x) - (x < static_cast<int>(x));
-	const int iy = static_cast<int>(y) - (y < static_cast<int>(y));
+	const int ix = detail::floor_int(x), iy = detail::floor_int(y);
 	const int qx = static_cast<int>((x - ix) * kSteps + 0.5);
 	const int qy = static_cast<int>((y - iy) * kSteps + 0.5);
 	const auto &wx = (*weight_table)[qx];
@@ -170,7 +169,7 @@ static void superstack_lanczos3_init(SuperstackLanczos3 *) {}
 
 vips::VInterpolate lanczos3_interpolator()
 {
-	weight_table = &build_weights();
+	weight_table = &lanczos3_weights();
 	VipsObject *object = vips_object_new(superstack_lanczos3_get_type(), nullptr, nullptr, nullptr);
 	return vips::VInterpolate(VIPS_INTERPOLATE(object), vips::STEAL);
 }

@@ -13,13 +13,15 @@
 
 namespace superstack::test {
 
-// A vips-owned copy of interleaved pixels (libvips 8.14 has no new_from_memory_copy).
+// A vips-owned copy of interleaved pixels: the image outlives `pixels`. (The C++ API of libvips 8.14
+// has no new_from_memory_copy, and copy_memory() of a memory image is that same image, not a copy.)
 template <typename T>
 vips::VImage image_from(const std::vector<T> &pixels, int width, int height, int bands, VipsBandFormat format)
 {
-	return vips::VImage::new_from_memory(const_cast<T *>(pixels.data()), pixels.size() * sizeof(T), width, height,
-		bands, format)
-		.copy_memory();
+	VipsImage *copy = vips_image_new_from_memory_copy(pixels.data(), pixels.size() * sizeof(T), width, height, bands, format);
+	if (!copy)
+		throw vips::VError();
+	return vips::VImage(copy, vips::STEAL);
 }
 
 // One in-memory frame: `bands` float colour bands (+ alpha when `alpha`), and an integer shift that

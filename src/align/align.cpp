@@ -101,7 +101,7 @@ constexpr int kMaxIterations = 8;
 constexpr double kConverged = 0.005; // level pixels
 constexpr double kMinNcc = 0.5;
 constexpr double kSmoothing = 1.0; // Gaussian sigma, level pixels
-constexpr std::size_t kChunk = 32;  // patches tracked together: one atlas, one mapim per step
+constexpr std::size_t kChunk = 32;  // patches tracked together: one atlas
 
 // Level k holds the frame shrunk by k (box average): level pixel i covers full pixels [ik, ik+k), so
 // its centre sits at full coordinate (i + 0.5) k - 0.5.
@@ -357,13 +357,14 @@ struct LevelFit {
 };
 
 // The frame's pixels around every patch's predicted place, read once per level (one region read per
-// patch) and laid side by side in one in-memory image, on which one libvips region stays prepared:
-// each Lucas-Kanade step re-samples the patches still moving by calling the Lanczos-3 interpolator on
-// that region, with no operation to build per step (a mapim per step spent more time building
-// itself and copying the atlas than interpolating).
+// patch) and laid side by side in memory: each Lucas-Kanade step re-samples the patches still moving
+// there with the Lanczos-3 stencil (lanczos.hpp), with no operation to build per step (a mapim per
+// step spent more time building itself and copying the atlas than interpolating). The stencil is
+// lanczos3_at(), inline on the atlas's floats: the interpolator's weights, vectorised, without a
+// call through a libvips region per sample.
 class Atlas {
 public:
-	Atlas(const Atlas &) = delete; // the region points into pixels_
+	Atlas(const Atlas &) = delete; // large: one per chunk of patches, never copied
 	Atlas &operator=(const Atlas &) = delete;
 
 	struct Block {
@@ -375,6 +376,8 @@ public:
 	Atlas(const VImage &frame_level, const std::vector<Matrix3> &predicted, int size, int margin)
 	{
 		const int w = frame_level.width(), h = frame_level.height();
+		if (frame_level.bands() > 2)
+			throw_error(ExitCode::processing, "internal: the alignment atlas takes 1 or 2 bands, not {}", frame_level.bands());
 		blocks_.resize(predicted.size());
 		int cell_w = 1, cell_h = 1;
 		for (std::size_t i = 0; i < predicted.size(); i++) {
@@ -420,12 +423,6 @@ public:
 				}
 		}
 		bands_ = bands;
-		// A region on an image in memory points at the memory: prepared once, read by every sample.
-		image_ = VImage::new_from_memory(pixels_.data(), pixels_.size() * sizeof(float), width_, height_, bands_,
-			VIPS_FORMAT_FLOAT);
-		region_.emplace(vips::VRegion::new_from_image(image_));
-		region_->prepare(0, 0, width_, height_);
-		interpolate_ = vips_interpolate_get_method(interpolator_.get_interpolate());
 	}
 
 	// For each request (patch index, patch -> frame level matrix), the size x size patch sampled there
@@ -434,6 +431,7 @@ public:
 	std::vector<std::optional<Grey>> sample(const std::vector<std::pair<std::size_t, Matrix3>> &requests, int size) const
 	{
 		std::vector<std::optional<Grey>> out(requests.size());
+		const std::size_t line = static_cast<std::size_t>(width_) * bands_;
 		float px[2];
 		for (std::size_t r = 0; r < requests.size(); r++) {
 			const Block &b = blocks_[requests[r].first];
@@ -453,7 +451,10 @@ public:
 						ok = false;
 						break;
 					}
-					interpolate_(interpolator_.get_interpolate(), px, region_->get_region(), x - b.left + b.x, y - b.top + b.y);
+					if (bands_ == 1)
+						lanczos3_at<1>(weights_, pixels_.data(), line, x - b.left + b.x, y - b.top + b.y, px);
+					else
+						lanczos3_at<2>(weights_, pixels_.data(), line, x - b.left + b.x, y - b.top + b.y, px);
 					if (bands_ > 1 && px[1] < 0.999f) {
 						ok = false;
 						break;
@@ -471,10 +472,7 @@ private:
 	std::vector<Block> blocks_;
 	std::vector<float> pixels_;
 	int width_ = 0, height_ = 0, bands_ = 1;
-	VImage image_;
-	std::optional<vips::VRegion> region_;
-	vips::VInterpolate interpolator_ = lanczos3_interpolator();
-	VipsInterpolateMethod interpolate_ = nullptr;
+	const LanczosWeights &weights_ = lanczos3_weights();
 };
 
 // Tracks reference patches [begin, end) of `level` in the frame (tl: reference level -> frame level

@@ -10,11 +10,12 @@ namespace superstack::align {
 LucasKanade::LucasKanade(const Grey &r, const std::vector<float> *weight) : reference_(r)
 {
 	weight_.assign(static_cast<std::size_t>(r.width) * r.height, 0.0);
+	const std::vector<double> hx = hann_window(r.width), hy = hann_window(r.height);
 	for (int y = 1; y + 1 < r.height; y++) {
-		const double wy = hann(y, r.height);
+		const double wy = hy[static_cast<std::size_t>(y)];
 		for (int x = 1; x + 1 < r.width; x++) {
 			const std::size_t i = static_cast<std::size_t>(y) * r.width + x;
-			const double wx = hann(x, r.width);
+			const double wx = hx[static_cast<std::size_t>(x)];
 			weight_[i] = wx * wy * (weight ? (*weight)[i] : 1.0f);
 		}
 	}

@@ -19,10 +19,11 @@ namespace {
 std::vector<double> window_of(int width, int height, const PhaseOptions &o, const std::vector<float> *weight)
 {
 	std::vector<double> w(static_cast<std::size_t>(width) * height);
+	const std::vector<double> hx = hann_window(width), hy = hann_window(height);
 	for (int y = 0; y < height; y++) {
-		const double wy = o.window_y ? hann(y, height) : 1.0;
+		const double wy = o.window_y ? hy[static_cast<std::size_t>(y)] : 1.0;
 		for (int x = 0; x < width; x++) {
-			const double wx = o.window_x ? hann(x, width) : 1.0;
+			const double wx = o.window_x ? hx[static_cast<std::size_t>(x)] : 1.0;
 			const std::size_t i = static_cast<std::size_t>(y) * width + x;
 			w[i] = wx * wy * (weight ? (*weight)[i] : 1.0f);
 		}

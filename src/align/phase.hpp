@@ -34,6 +34,15 @@ inline double hann(int i, int n)
 	return 0.5 - 0.5 * std::cos(2 * std::numbers::pi * (i + 0.5) / n);
 }
 
+// hann(i, n) for i = 0 .. n - 1: a 2-D window is the product of two of these (n cosines, not n^2).
+inline std::vector<double> hann_window(int n)
+{
+	std::vector<double> w(static_cast<std::size_t>(n));
+	for (int i = 0; i < n; i++)
+		w[static_cast<std::size_t>(i)] = hann(i, n);
+	return w;
+}
+
 struct Shift {
 	double dx = 0, dy = 0;
 	double peak = 0; // correlation at the peak, 1 for identical patches (up to the shift)
