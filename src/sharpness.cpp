@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <cstdint>
+#include <tuple>
 #include <vector>
 
 namespace superstack {
@@ -51,6 +52,9 @@ Sharpness measure_sharpness(const vips::VImage &luminance)
 		const vips::VImage dilated = vips::VImage::new_matrix(2 * f + 1, 2 * f + 1, taps.data(), static_cast<int>(taps.size()));
 		bands = bands.bandjoin(averaged.conv(dilated, vips::VImage::option()->set("precision", VIPS_PRECISION_FLOAT)));
 	}
+	// The last band: the luminance itself, for its mean (the brightness the sharpness is relative to).
+	bands = bands.bandjoin(common);
+	const int columns = octaves + 1;
 	// Round to the nearest bin; cast() clamps to [0, 65535].
 	const vips::VImage quantised = (bands * kBinsPerUnit + kOffset).round(VIPS_OPERATION_ROUND_RINT).cast(VIPS_FORMAT_USHORT);
 	const vips::VImage hist = quantised.hist_find().cast(VIPS_FORMAT_DOUBLE);
@@ -59,11 +63,11 @@ Sharpness measure_sharpness(const vips::VImage &luminance)
 	std::vector<double> all(bytes / sizeof(double));
 	std::memcpy(all.data(), mem, bytes);
 	g_free(mem);
-	const std::size_t bins = all.size() / octaves;
+	const std::size_t bins = all.size() / columns;
 	auto counts_of = [&](int k) {
 		std::vector<double> c(bins);
 		for (std::size_t i = 0; i < bins; i++)
-			c[i] = all[i * octaves + k];
+			c[i] = all[i * columns + k];
 		return c;
 	};
 	auto moments = [&](const std::vector<double> &counts) {
@@ -73,12 +77,12 @@ Sharpness measure_sharpness(const vips::VImage &luminance)
 			n += counts[i], sum += counts[i] * v, sum2 += counts[i] * v * v;
 		}
 		const double mean = n > 0 ? sum / n : 0;
-		return std::pair{n, n > 0 ? std::max(0.0, sum2 / n - mean * mean) : 0.0};
+		return std::tuple{n, n > 0 ? std::max(0.0, sum2 / n - mean * mean) : 0.0, mean};
 	};
 
 	const std::vector<double> finest = counts_of(0);
 	const auto finest_moments = moments(finest);
-	const double n = finest_moments.first, variance = finest_moments.second;
+	const double n = std::get<0>(finest_moments), variance = std::get<1>(finest_moments);
 	Sharpness s;
 	if (n < 2)
 		return s;
@@ -104,10 +108,12 @@ Sharpness measure_sharpness(const vips::VImage &luminance)
 	// pixels leaves white noise sigma / 2^k); their mean.
 	double detail = 0;
 	for (int k = 0; k < octaves; k++) {
-		const double v = k == 0 ? variance : moments(counts_of(k)).second;
+		const double v = k == 0 ? variance : std::get<1>(moments(counts_of(k)));
 		detail += std::max(0.0, v - lap_sigma * lap_sigma / static_cast<double>(1 << (2 * k)));
 	}
-	s.sharpness = detail / octaves;
+	s.mean = std::get<2>(moments(counts_of(octaves)));
+	const double brightness = std::max(s.mean, kMinSharpnessMean);
+	s.sharpness = detail / octaves / (brightness * brightness);
 	return s;
 }
 

@@ -742,7 +742,15 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	Spool spool(work.spool_dir());
 	const std::vector<vips::VImage> working = decode_frames(in, spool, progress, o.on_error);
 	result.unreadable = in.unreadable;
-	result.reference = in.reference ? *in.reference : sharpest_frame(in, measure_frames(in, working, progress), progress);
+	// The frames' sharpness as decoded, what `check` prints: for `--reference sharpest`, the selection
+	// and the sharpness weights (relative to each frame's brightness: exposure changes nothing).
+	std::vector<Sharpness> as_decoded;
+	auto sharpness_as_decoded = [&]() -> const std::vector<Sharpness> & {
+		if (as_decoded.empty())
+			as_decoded = measure_frames(in, working, progress);
+		return as_decoded;
+	};
+	result.reference = in.reference ? *in.reference : sharpest_frame(in, sharpness_as_decoded(), progress);
 	const FrameInfo &ref = in.infos[result.reference];
 	const std::optional<vips::VImage> mask = open_reference_mask(o.mask, ref, spool);
 	const OutputGeometry full = OutputGeometry::for_reference(ref.width, ref.height, o.scale);
@@ -862,16 +870,23 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 		report.frames[result.reference].stacking = StackingReport{.gain = 1.0, .offset = 0.0};
 	}
 
-	// Sharpness and noise of the frames as stacked (exposure and linear light change both), for frame
-	// selection and the weights.
-	if (o.selection.active() || weighted) {
+	// The frames' sharpness and noise as decoded (`check`'s figures) for frame selection and the
+	// sharpness weights; the noise weights take each frame's noise as stacked instead (exposure and
+	// linear light change it). The report holds what was measured.
+	const bool by_sharpness = o.selection.active() || (weighted && o.weight == FrameWeight::sharpness);
+	if (by_sharpness)
+		result.sharpness = sharpness_as_decoded();
+	else if (weighted)
 		result.sharpness = measure_frames(in, prepared, progress);
-		for (std::size_t i = 0; i < in.files.size(); i++) {
-			StackingReport &r = report.frames[i].stacking.emplace(report.frames[i].stacking.value_or(StackingReport{}));
+	for (std::size_t i = 0; i < result.sharpness.size(); i++) {
+		StackingReport &r = report.frames[i].stacking.emplace(report.frames[i].stacking.value_or(StackingReport{}));
+		if (by_sharpness)
 			r.sharpness = result.sharpness[i].sharpness;
-			r.noise = result.sharpness[i].noise;
-		}
+		r.noise = result.sharpness[i].noise;
 	}
+	std::vector<Sharpness> noise_as_stacked;
+	if (weighted && o.weight == FrameWeight::noise)
+		noise_as_stacked = by_sharpness ? measure_frames(in, prepared, progress) : result.sharpness;
 	if (o.selection.active()) {
 		std::vector<bool> candidate;
 		for (const auto &t : transforms)
@@ -917,7 +932,7 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 
 	std::vector<double> weights(in.files.size(), 1.0);
 	if (weighted) {
-		weights = frame_weights(result.sharpness, o.weight);
+		weights = frame_weights(o.weight == FrameWeight::noise ? noise_as_stacked : result.sharpness, o.weight);
 		for (std::size_t i = 0; i < in.files.size(); i++)
 			if (transforms[i]) {
 				result.weights.push_back(weights[i]);

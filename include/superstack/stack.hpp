@@ -91,7 +91,7 @@ struct RunResult {
 	std::vector<std::filesystem::path> dropped;  // inputs frame selection left out, likewise
 	std::vector<double> weights;                // per stacked frame, in input order, when `weighted`
 	std::vector<std::optional<ExposureFit>> exposures; // per input, when normalizing (none: not estimated)
-	std::vector<Sharpness> sharpness;           // per input, when measured for selection or weights
+	std::vector<Sharpness> sharpness;           // per input: as decoded for selection or sharpness weights, else as stacked for noise weights
 	bool linear_light = false;                  // stacked in linear light
 	std::filesystem::path report;               // OUTDIR/transforms.json: transforms and a report per frame
 	std::uint64_t spool_bytes = 0;

@@ -51,7 +51,7 @@ examples:
   superstack run burst/ -o out --reduce min,max --depth float
   superstack run burst/ -o out --normalize gain-offset -v   # exposure per frame, printed
   superstack run burst/ -o out --reject-blurry 0.2           # drop the 20% least sharp (never the reference)
-  superstack run burst/ -o out --min-sharpness 1e-4          # drop frames below a sharpness from `check`
+  superstack run burst/ -o out --min-sharpness 0.04          # drop frames below a sharpness from `check`
   superstack run jpegs/ -o out --linear off                  # average the sRGB code values instead of light
   superstack run burst/ -o out --crop common                 # only where every frame reaches
   superstack run burst/ -o out --crop none --save-coverage   # every frame's area, alpha where none reaches
