@@ -18,6 +18,8 @@ void check_selection_options(const SelectionOptions &o)
 		throw_error(ExitCode::usage, "--reject-blurry must be in [0, 1) (got {})", o.reject_fraction);
 	if (o.min_sharpness && !(*o.min_sharpness >= 0 && std::isfinite(*o.min_sharpness)))
 		throw_error(ExitCode::usage, "--min-sharpness must be a number >= 0 (got {})", *o.min_sharpness);
+	if (!(o.reject_misaligned == 0 || (o.reject_misaligned >= 1 && std::isfinite(o.reject_misaligned))))
+		throw_error(ExitCode::usage, "--reject-misaligned must be 0 (off) or a ratio >= 1 (got {})", o.reject_misaligned);
 }
 
 namespace {
@@ -66,6 +68,28 @@ std::vector<Dropped> select_frames(const std::vector<Sharpness> &measured, const
 		}
 	}
 	std::sort(dropped.begin(), dropped.end(), [](const Dropped &a, const Dropped &b) { return a.index < b.index; });
+	return dropped;
+}
+
+std::vector<Dropped> select_misaligned(const std::vector<std::optional<double>> &residual, int reference, double ratio)
+{
+	std::vector<Dropped> dropped;
+	if (ratio == 0)
+		return dropped;
+	std::vector<double> others;
+	for (std::size_t i = 0; i < residual.size(); i++)
+		if (residual[i] && static_cast<int>(i) != reference)
+			others.push_back(*residual[i]);
+	if (others.size() < 2)
+		return dropped;
+	std::sort(others.begin(), others.end());
+	const double good = others[(others.size() - 1) / 4]; // the lower quartile, nearest rank below
+	const double limit = std::max(kMisalignedFloor, ratio * good);
+	for (std::size_t i = 0; i < residual.size(); i++)
+		if (residual[i] && static_cast<int>(i) != reference && *residual[i] > limit)
+			dropped.push_back({static_cast<int>(i),
+				fmt::format("misaligned: its fit leaves {:.2f} px, {:.1f}x the burst's good fits ({:.2f} px; --reject-misaligned {}): "
+					    "another viewpoint (parallax) or shake", *residual[i], *residual[i] / std::max(good, 1e-9), good, ratio)});
 	return dropped;
 }
 

@@ -575,6 +575,7 @@ std::string run_key(const RunOptions &o, const Inputs &in)
 		{"mask", o.mask ? file(*o.mask) : json()}, {"mask-reduce", o.mask_reduce}, {"normalize", static_cast<int>(o.normalize)},
 		{"reject-blurry", o.selection.reject_fraction},
 		{"min-sharpness", o.selection.min_sharpness ? json(*o.selection.min_sharpness) : json()},
+		{"reject-misaligned", o.selection.reject_misaligned},
 		{"linear", static_cast<int>(o.linear)}, {"crop", std::string(crop_name(o.crop))},
 		{"on-align-failure", o.on_align_failure == AlignFailure::skip ? "skip" : "fail"}, {"max-residual", o.max_residual},
 		{"local-grid", o.local_grid},
@@ -821,6 +822,20 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	for (std::size_t i = 0; i < in.files.size(); i++)
 		if (!transforms[i])
 			result.rejected.push_back(in.files[i]);
+
+	// Frames the alignment's model fits much worse than the burst's good fits (selection.hpp).
+	{
+		std::vector<std::optional<double>> residual(in.files.size());
+		for (std::size_t i = 0; i < in.files.size(); i++)
+			if (transforms[i] && report.frames[i].report && static_cast<int>(i) != result.reference)
+				residual[i] = report.frames[i].report->residual_rms;
+		for (const Dropped &d : select_misaligned(residual, result.reference, o.selection.reject_misaligned)) {
+			transforms[d.index].reset();
+			result.dropped.push_back(in.files[d.index]);
+			report.frames[d.index].stacking.emplace(report.frames[d.index].stacking.value_or(StackingReport{})).dropped = d.reason;
+			progress.warn(fmt::format("{}: left out, {}", in.files[d.index].string(), d.reason));
+		}
+	}
 
 	// The frames as they are stacked: in linear light when asked, then brought to the reference's
 	// exposure. Both lazy, before the warp.

@@ -211,7 +211,7 @@ struct StatisticFlags {
 // the mask's part in the reduction.
 struct PreparationFlags {
 	std::string normalize = "gain", linear = "auto", crop = "reference";
-	double reject_blurry = 0, min_sharpness = 0;
+	double reject_blurry = 0, min_sharpness = 0, reject_misaligned = kDefaultRejectMisaligned;
 	bool mask_reduce = false;
 	void add_to(po::options_description &desc)
 	{
@@ -219,6 +219,7 @@ struct PreparationFlags {
 			("normalize", po::value(&normalize)->default_value("gain"), "exposure normalization against the reference: none, gain or gain-offset (robust, on proxies)")
 			("reject-blurry", po::value(&reject_blurry)->default_value(0.0, "0"), "drop the floor(F x N) least sharp frames, F in [0, 1) (never the reference)")
 			("min-sharpness", po::value(&min_sharpness), "drop frames less sharp than this (the sharpness `superstack check` prints; never the reference)")
+			("reject-misaligned", po::value(&reject_misaligned)->default_value(kDefaultRejectMisaligned, "2.5"), "drop frames whose alignment residual is more than R times the burst's good fits (its lower quartile) and above 0.3 px: another viewpoint (parallax) or shake; 0: off (never the reference)")
 			("linear", po::value(&linear)->default_value("auto"), "stack in linear light: auto (on for 8-bit sRGB input), on or off")
 			("crop", po::value(&crop)->default_value("reference"), "output area: reference (the reference's frame), common (covered by every frame) or none (all frames, alpha where none)")
 			("mask-reduce", po::bool_switch(&mask_reduce), "--mask also applies to the stack: masked pixels come from the reference alone");
@@ -231,6 +232,7 @@ struct PreparationFlags {
 		o.selection.reject_fraction = reject_blurry;
 		if (vm.count("min-sharpness"))
 			o.selection.min_sharpness = min_sharpness;
+		o.selection.reject_misaligned = reject_misaligned;
 		check_selection_options(o.selection);
 		o.mask_reduce = mask_reduce;
 		if (mask_reduce && !o.mask)
