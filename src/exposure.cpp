@@ -5,6 +5,7 @@
 #include "superstack/error.hpp"
 #include "superstack/frame.hpp"
 #include "superstack/geometry.hpp"
+#include "superstack/spool.hpp"
 #include "superstack/warp.hpp"
 
 #include <algorithm>
@@ -59,9 +60,7 @@ std::pair<vips::VImage, vips::VImage> proxies(const ExposureImage &image, const 
 	const int pw = std::max(1, w.width() / k), ph = std::max(1, w.height() / k);
 	vips::VImage both = vips::VImage::bandjoin({working_luminance(w, image.alpha), bad.cast(VIPS_FORMAT_FLOAT)})
 				    .extract_area(0, 0, std::min(w.width(), pw * k), std::min(w.height(), ph * k));
-	if (k > 1)
-		both = both.shrink(k, k);
-	both = both.copy_memory();
+	both = shrink_spooled(both, k).copy_memory();
 	const vips::VImage value =
 		both.extract_band(0).gaussblur(kProxyBlur, vips::VImage::option()->set("precision", VIPS_PRECISION_FLOAT)).copy_memory();
 	const int side = 2 * kBadReach + 1;

@@ -18,6 +18,8 @@ namespace superstack {
 
 namespace {
 
+constexpr int kShrinkTileWidth = 512, kShrinkTileHeight = 64, kShrinkTiles = 16; // shrink_spooled's cache
+
 // Raw files stacked top to bottom: part i holds image rows [tops[i], tops[i + 1]).
 struct RawFile {
 	std::vector<std::string> paths;
@@ -107,6 +109,16 @@ vips::VImage open_raw_files(const std::vector<RawPart> &parts, int width, int ba
 		vips_check(-1, ExitCode::processing, parts.front().file.string());
 	}
 	return vips::VImage(out, vips::STEAL);
+}
+
+vips::VImage shrink_spooled(const vips::VImage &image, int k)
+{
+	if (k <= 1)
+		return image;
+	return image
+		.tilecache(vips::VImage::option()->set("tile_width", kShrinkTileWidth)->set("tile_height", kShrinkTileHeight)
+				->set("max_tiles", kShrinkTiles))
+		.shrink(k, k);
 }
 
 vips::VImage open_raw_file(const std::filesystem::path &file, int width, int height, int bands,

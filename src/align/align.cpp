@@ -15,6 +15,7 @@
 #include "superstack/lanczos.hpp"
 #include "superstack/noise.hpp"
 #include "superstack/sharpness.hpp"
+#include "superstack/spool.hpp"
 #include "superstack/warp.hpp"
 
 #include <fmt/core.h>
@@ -141,7 +142,7 @@ int patch_size_for(int level_width, int level_height, bool proxy)
 // The same smoothing on both sides moves nothing: a shift commutes with a blur.
 VImage level_image(const VImage &lum_alpha, int k)
 {
-	const VImage level = k == 1 ? lum_alpha : lum_alpha.shrink(k, k);
+	const VImage level = shrink_spooled(lum_alpha, k);
 	return level.gaussblur(kSmoothing, VImage::option()->set("precision", VIPS_PRECISION_FLOAT)->set("min_ampl", 0.01));
 }
 
