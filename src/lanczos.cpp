@@ -21,21 +21,18 @@ double lanczos3(double x)
 
 namespace {
 
-constexpr int kSteps = kLanczosSteps;
-constexpr int kTaps = kLanczosTaps;
-
 LanczosWeights build_weights()
 {
 	LanczosWeights t{};
-	for (int i = 0; i <= kSteps; i++) {
-		const double f = static_cast<double>(i) / kSteps; // x - floor(x)
-		double w[kTaps], sum = 0;
-		for (int k = 0; k < kTaps; k++) {
+	for (int i = 0; i <= kLanczosSteps; i++) {
+		const double f = static_cast<double>(i) / kLanczosSteps; // x - floor(x)
+		double w[kLanczosTaps], sum = 0;
+		for (int k = 0; k < kLanczosTaps; k++) {
 			// tap k sits at floor(x) + k - 2
 			w[k] = lanczos3(f - (k - 2));
 			sum += w[k];
 		}
-		for (int k = 0; k < kTaps; k++)
+		for (int k = 0; k < kLanczosTaps; k++)
 			t[i][k] = static_cast<float>(w[k] / sum);
 	}
 	return t;
@@ -72,17 +69,17 @@ namespace {
 // The 6x6 stencil for a known band count (0: any, `bands`): each tap's bands are contiguous, so the
 // inner loops run over adjacent floats and unroll. `p`: the stencil's top-left pixel.
 template <int Bands>
-void interpolate_bands(float *q, const float *p, std::size_t line, const std::array<float, kTaps> &wx,
-	const std::array<float, kTaps> &wy, int bands)
+void interpolate_bands(float *q, const float *p, std::size_t line, const std::array<float, kLanczosTaps> &wx,
+	const std::array<float, kLanczosTaps> &wy, int bands)
 {
 	constexpr int fixed = Bands > 0 ? Bands : 1;
 	const int nb = Bands > 0 ? Bands : bands;
 	for (int b0 = 0; b0 < nb; b0 += fixed) {
 		float sum[fixed] = {};
-		for (int j = 0; j < kTaps; j++) {
+		for (int j = 0; j < kLanczosTaps; j++) {
 			const float *row = p + j * line + b0;
 			float h[fixed] = {};
-			for (int k = 0; k < kTaps; k++)
+			for (int k = 0; k < kLanczosTaps; k++)
 				for (int b = 0; b < fixed; b++)
 					h[b] += wx[k] * row[k * nb + b];
 			for (int b = 0; b < fixed; b++)
@@ -98,28 +95,28 @@ void interpolate_bands(float *q, const float *p, std::size_t line, const std::ar
 // inside the stencil, and the last tap loads from one float earlier and shifts its lanes down, so
 // nothing outside the stencil is read.
 template <int Bands>
-void interpolate_vector(float *q, const float *p, std::size_t line, const std::array<float, kTaps> &wx,
-	const std::array<float, kTaps> &wy)
+void interpolate_vector(float *q, const float *p, std::size_t line, const std::array<float, kLanczosTaps> &wx,
+	const std::array<float, kLanczosTaps> &wy)
 {
 	typedef float v4 __attribute__((vector_size(16)));
 	v4 sum = {0, 0, 0, 0};
-	for (int j = 0; j < kTaps; j++) {
+	for (int j = 0; j < kLanczosTaps; j++) {
 		const float *row = p + j * line;
 		v4 h = {0, 0, 0, 0};
-		for (int k = 0; k < kTaps - 1; k++) {
+		for (int k = 0; k < kLanczosTaps - 1; k++) {
 			v4 px;
 			__builtin_memcpy(&px, row + k * Bands, sizeof(v4));
 			h += wx[k] * px;
 		}
 		v4 last;
 		if constexpr (Bands == 4) {
-			__builtin_memcpy(&last, row + (kTaps - 1) * Bands, sizeof(v4));
+			__builtin_memcpy(&last, row + (kLanczosTaps - 1) * Bands, sizeof(v4));
 		} else {
 			v4 before;
-			__builtin_memcpy(&before, row + (kTaps - 1) * Bands - 1, sizeof(v4));
+			__builtin_memcpy(&before, row + (kLanczosTaps - 1) * Bands - 1, sizeof(v4));
 			last = __builtin_shufflevector(before, before, 1, 2, 3, 0); // gcc >= 12 and clang
 		}
-		h += wx[kTaps - 1] * last;
+		h += wx[kLanczosTaps - 1] * last;
 		sum += wy[j] * h;
 	}
 	float out[4];
@@ -135,10 +132,8 @@ extern "C" {
 static void superstack_lanczos3_interpolate(VipsInterpolate *, void *out, VipsRegion *in, double x, double y)
 {
 	const int ix = detail::floor_int(x), iy = detail::floor_int(y);
-	const int qx = static_cast<int>((x - ix) * kSteps + 0.5);
-	const int qy = static_cast<int>((y - iy) * kSteps + 0.5);
-	const auto &wx = (*weight_table)[qx];
-	const auto &wy = (*weight_table)[qy];
+	const auto &wx = detail::lanczos3_taps(*weight_table, x, ix);
+	const auto &wy = detail::lanczos3_taps(*weight_table, y, iy);
 	const int bands = in->im->Bands;
 	const std::size_t line = VIPS_REGION_LSKIP(in) / sizeof(float);
 	const float *p = reinterpret_cast<const float *>(VIPS_REGION_ADDR(in, ix - 2, iy - 2));
@@ -159,7 +154,7 @@ static void superstack_lanczos3_class_init(SuperstackLanczos3Class *klass)
 	object_class->nickname = "superstack_lanczos3";
 	object_class->description = "Lanczos-3 interpolation (float images)";
 	interpolate_class->interpolate = superstack_lanczos3_interpolate;
-	interpolate_class->window_size = kTaps;
+	interpolate_class->window_size = kLanczosTaps;
 	interpolate_class->window_offset = 2;
 }
 

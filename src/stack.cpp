@@ -823,19 +823,20 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 		if (!transforms[i])
 			result.rejected.push_back(in.files[i]);
 
+	// A frame frame selection leaves out: named, in the report, and out of the stack.
+	auto leave_out = [&](const Dropped &d) {
+		transforms[d.index].reset();
+		result.dropped.push_back(in.files[d.index]);
+		report.frames[d.index].stacking.emplace(report.frames[d.index].stacking.value_or(StackingReport{})).dropped = d.reason;
+		progress.warn(fmt::format("{}: left out, {}", in.files[d.index].string(), d.reason));
+	};
 	// Frames the alignment's model fits much worse than the burst's good fits (selection.hpp).
-	{
-		std::vector<std::optional<double>> residual(in.files.size());
-		for (std::size_t i = 0; i < in.files.size(); i++)
-			if (transforms[i] && report.frames[i].report && static_cast<int>(i) != result.reference)
-				residual[i] = report.frames[i].report->residual_rms;
-		for (const Dropped &d : select_misaligned(residual, result.reference, o.selection.reject_misaligned)) {
-			transforms[d.index].reset();
-			result.dropped.push_back(in.files[d.index]);
-			report.frames[d.index].stacking.emplace(report.frames[d.index].stacking.value_or(StackingReport{})).dropped = d.reason;
-			progress.warn(fmt::format("{}: left out, {}", in.files[d.index].string(), d.reason));
-		}
-	}
+	std::vector<std::optional<double>> residual(in.files.size());
+	for (std::size_t i = 0; i < in.files.size(); i++)
+		if (transforms[i] && report.frames[i].report)
+			residual[i] = report.frames[i].report->residual_rms;
+	for (const Dropped &d : select_misaligned(residual, result.reference, o.selection.reject_misaligned))
+		leave_out(d);
 
 	// The frames as they are stacked: in linear light when asked, then brought to the reference's
 	// exposure. Both lazy, before the warp.
@@ -889,29 +890,21 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	// sharpness weights; the noise weights take each frame's noise as stacked instead (exposure and
 	// linear light change it). The report holds what was measured.
 	const bool by_sharpness = o.selection.active() || (weighted && o.weight == FrameWeight::sharpness);
-	if (by_sharpness)
-		result.sharpness = sharpness_as_decoded();
-	else if (weighted)
-		result.sharpness = measure_frames(in, prepared, progress);
+	const std::vector<Sharpness> as_stacked =
+		weighted && o.weight == FrameWeight::noise ? measure_frames(in, prepared, progress) : std::vector<Sharpness>{};
+	result.sharpness = by_sharpness ? sharpness_as_decoded() : as_stacked;
 	for (std::size_t i = 0; i < result.sharpness.size(); i++) {
 		StackingReport &r = report.frames[i].stacking.emplace(report.frames[i].stacking.value_or(StackingReport{}));
 		if (by_sharpness)
 			r.sharpness = result.sharpness[i].sharpness;
 		r.noise = result.sharpness[i].noise;
 	}
-	std::vector<Sharpness> noise_as_stacked;
-	if (weighted && o.weight == FrameWeight::noise)
-		noise_as_stacked = by_sharpness ? measure_frames(in, prepared, progress) : result.sharpness;
 	if (o.selection.active()) {
 		std::vector<bool> candidate;
 		for (const auto &t : transforms)
 			candidate.push_back(t.has_value());
-		for (const Dropped &d : select_frames(result.sharpness, candidate, result.reference, o.selection)) {
-			transforms[d.index].reset();
-			result.dropped.push_back(in.files[d.index]);
-			report.frames[d.index].stacking->dropped = d.reason;
-			progress.warn(fmt::format("{}: left out, {}", in.files[d.index].string(), d.reason));
-		}
+		for (const Dropped &d : select_frames(result.sharpness, candidate, result.reference, o.selection))
+			leave_out(d);
 	}
 	result.frames = static_cast<int>(std::count_if(transforms.begin(), transforms.end(), [](const auto &t) { return t.has_value(); }));
 
@@ -947,7 +940,7 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 
 	std::vector<double> weights(in.files.size(), 1.0);
 	if (weighted) {
-		weights = frame_weights(o.weight == FrameWeight::noise ? noise_as_stacked : result.sharpness, o.weight);
+		weights = frame_weights(o.weight == FrameWeight::noise ? as_stacked : result.sharpness, o.weight);
 		for (std::size_t i = 0; i < in.files.size(); i++)
 			if (transforms[i]) {
 				result.weights.push_back(weights[i]);

@@ -28,14 +28,9 @@ const std::vector<int> kBlurred{3, 7, 10};
 
 SynthOptions shaken_burst(const TempDir &dir, double noise)
 {
-	SynthOptions s;
-	s.frames = 12;
-	s.width = 320, s.height = 240;
-	s.noise = noise;
+	SynthOptions s = burst_options(dir / fmt::format("burst-{}", noise), 12, 320, 240, noise, 11);
 	s.blurred_frames = kBlurred;
 	s.blur_sigma = 1.5;
-	s.seed = 11;
-	s.out_dir = dir / fmt::format("burst-{}", noise);
 	return s;
 }
 
@@ -158,16 +153,11 @@ TEST_CASE("selection: check's figures are run's whatever the exposure; --min-sha
 	// the blurred one (0.45x the others).
 	TempDir dir("selection-exposure");
 	NoProgress quiet;
-	SynthOptions s;
-	s.frames = 8;
-	s.width = 320, s.height = 240;
-	s.noise = 0.01;
+	SynthOptions s = burst_options(dir / "burst", 8, 320, 240, 0.01, 3);
 	s.exposure_variation = 0.4;
 	s.blurred_frames = {3};
 	s.blur_sigma = 1.5;
-	s.seed = 3;
 	s.jpeg = true;
-	s.out_dir = dir / "burst";
 	const SynthResult burst = synthesize(s, quiet);
 	REQUIRE(burst.jpeg_frames.size() == 8);
 	const std::vector<FrameCheck> checks = check_frames(names(burst.jpeg_frames), 2, quiet);

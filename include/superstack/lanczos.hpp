@@ -30,6 +30,12 @@ inline int floor_int(double v)
 	return static_cast<int>(v) - (v < static_cast<int>(v));
 }
 
+// The six taps' weights at x, whose floor is `ix`: the table's row nearest x - ix.
+inline const std::array<float, kLanczosTaps> &lanczos3_taps(const LanczosWeights &weights, double x, int ix)
+{
+	return weights[static_cast<std::size_t>((x - ix) * kLanczosSteps + 0.5)];
+}
+
 } // namespace detail
 
 // Lanczos-3 of 1- or 2-band float pixels (`pixels`: the buffer's first pixel, `line` floats a row)
@@ -43,8 +49,8 @@ inline void lanczos3_at(const LanczosWeights &weights, const float *pixels, std:
 	static_assert(Bands == 1 || Bands == 2);
 	typedef float v4 __attribute__((vector_size(16)));
 	const int ix = detail::floor_int(x), iy = detail::floor_int(y);
-	const auto &wx = weights[static_cast<std::size_t>((x - ix) * kLanczosSteps + 0.5)];
-	const auto &wy = weights[static_cast<std::size_t>((y - iy) * kLanczosSteps + 0.5)];
+	const auto &wx = detail::lanczos3_taps(weights, x, ix);
+	const auto &wy = detail::lanczos3_taps(weights, y, iy);
 	const float *p = pixels + static_cast<std::ptrdiff_t>(iy - 2) * static_cast<std::ptrdiff_t>(line) + static_cast<std::ptrdiff_t>(ix - 2) * Bands;
 	if constexpr (Bands == 1) {
 		// Lanes: taps 0-3, and taps 2-5 of which the first two weigh 0 (no read past the stencil).

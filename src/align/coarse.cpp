@@ -36,10 +36,11 @@ Grey canvas_of(const Grey &p, int size)
 	c.width = c.height = size;
 	c.pixels.assign(static_cast<std::size_t>(size) * size, 0.0f);
 	const int ox = (size - p.width) / 2, oy = (size - p.height) / 2;
+	const std::vector<double> hx = hann_window(p.width), hy = hann_window(p.height);
 	for (int y = 0; y < p.height; y++) {
-		const double wy = hann(y, p.height);
+		const double wy = hy[static_cast<std::size_t>(y)];
 		for (int x = 0; x < p.width; x++) {
-			const double wx = hann(x, p.width);
+			const double wx = hx[static_cast<std::size_t>(x)];
 			c.pixels[static_cast<std::size_t>(y + oy) * size + x + ox] = static_cast<float>((p.at(x, y) - mean) * wx * wy);
 		}
 	}
