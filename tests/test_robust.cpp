@@ -11,6 +11,7 @@
 #include "synth_fixtures.hpp"
 #include "temp_dir.hpp"
 
+#include "src/reduce/kernel_regression.hpp"
 #include "superstack/score.hpp"
 #include "superstack/stack.hpp"
 #include "superstack/synth.hpp"
@@ -338,4 +339,69 @@ TEST_CASE("ghosts: the kernel merge's and robust drizzle's robustness keep the b
 	const double plain_drizzle = moving_mean_psnr(dir, moving, burst.truth, d, Merge::drizzle, 0.0, "plain-drizzle");
 	MESSAGE(fmt::format("drizzle without robustness: {:.2f} dB in the path", plain_drizzle));
 	CHECK(plain_drizzle < d.psnr.at("mean").first - 3.0);
+}
+
+TEST_CASE("even split: where exactly half the frames show a thing, the kernel merge and robust drizzle give the reference's half, not a blend")
+{
+	// The unit: two states (the middle gap beyond the tolerance and beyond either half's range), and
+	// a continuous scatter, which is not.
+	const float split[] = {0.10f, 0.11f, 0.50f, 0.52f}, scatter[] = {0.10f, 0.22f, 0.30f, 0.43f}, close[] = {0.10f, 0.11f, 0.12f, 0.13f};
+	CHECK(regression::even_split(split, 4, 0.01, 3.0));
+	CHECK_FALSE(regression::even_split(split, 4, 0.01, 0.0)); // robustness off
+	CHECK_FALSE(regression::even_split(split, 4, 0.2, 3.0));  // within the noise
+	CHECK_FALSE(regression::even_split(scatter, 4, 0.01, 3.0));
+	CHECK_FALSE(regression::even_split(close, 4, 0.001, 3.0)); // evenly spaced: a scatter, however far
+	CHECK(regression::even_split(close + 1, 2, 0.001, 3.0)); // two frames 10 spreads apart
+	CHECK_FALSE(regression::even_split(close + 1, 2, 0.01, 3.0));
+
+	// 8 frames of the smooth scene with no motion, so that a square painted at one place of the frames
+	// stands still in the scene; painted in frames 0-3 (the reference among them) or in frames 4-7.
+	TempDir dir("even-split");
+	NoProgress quiet;
+	SynthOptions clean = smooth_burst(dir, "clean", 8, 5, 0.01);
+	clean.max_shift = 0;
+	clean.max_rotation = 0;
+	const SynthResult burst = synthesize(clean, quiet);
+	const int x0 = 60, y0 = 40, side = 60; // frame pixels
+	const vips::VImage square = vips::VImage::black(side, side, vips::VImage::option()->set("bands", 3)).linear(1.0, 0.9 * 65535).cast(VIPS_FORMAT_USHORT);
+	auto painted = [&](const std::string &name, int first, int count) {
+		fs::create_directories(dir / name);
+		RunOptions o = burst_run_options(burst, dir / (name + "-out"));
+		for (int f = first; f < first + count; f++) {
+			const fs::path file = dir / name / burst.frames[static_cast<std::size_t>(f)].filename();
+			vips::VImage::new_from_file(burst.frames[static_cast<std::size_t>(f)].c_str()).insert(square, x0, y0).tiffsave(file.c_str());
+			o.inputs[static_cast<std::size_t>(f)] = file.string();
+		}
+		return o;
+	};
+	const RunOptions none = burst_run_options(burst, dir / "none-out"), all = painted("all", 0, 8), with_reference = painted("first", 0, 4),
+			 without_reference = painted("last", 4, 4);
+	// The square's inside at the output's scale 2, 4 output pixels in from its edges.
+	const int w = 2 * kFrameWidth;
+	std::vector<bool> inside(static_cast<std::size_t>(w) * 2 * kFrameHeight, false);
+	for (int y = 2 * y0 + 4; y < 2 * (y0 + side) - 4; y++)
+		for (int x = 2 * x0 + 4; x < 2 * (x0 + side) - 4; x++)
+			inside[static_cast<std::size_t>(y) * w + x] = true;
+	for (Merge merge : {Merge::kernel, Merge::drizzle}) {
+		CAPTURE(merge_name(merge));
+		auto mean_of = [&](RunOptions o) {
+			o.merge = merge;
+			o.statistics = {Statistic::mean};
+			o.save.depth = Depth::f32;
+			o.out_dir += fmt::format("-{}", merge_name(merge));
+			run_stack(o, quiet);
+			return load_unit(o.out_dir / "mean.tif");
+		};
+		const std::vector<float> a = mean_of(all), n = mean_of(none), first = mean_of(with_reference), last = mean_of(without_reference);
+		const double first_vs_all = masked_psnr(first, a, inside, 3), first_vs_none = masked_psnr(first, n, inside, 3);
+		const double last_vs_none = masked_psnr(last, n, inside, 3), last_vs_all = masked_psnr(last, a, inside, 3);
+		MESSAGE(fmt::format("{}: square in frames 0-3: {:.2f} dB from the painted burst's result, {:.2f} from the clean one's; "
+				    "in frames 4-7: {:.2f} from the clean one's, {:.2f} from the painted one's",
+			merge_name(merge), first_vs_all, first_vs_none, last_vs_none, last_vs_all));
+		// A blend of both states would be 6 dB from either (half the square's contrast, about 0.4).
+		CHECK(first_vs_all > 35);
+		CHECK(last_vs_none > 35);
+		CHECK(first_vs_none < 15);
+		CHECK(last_vs_all < 15);
+	}
 }

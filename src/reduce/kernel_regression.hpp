@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 namespace superstack::regression {
 
@@ -131,6 +132,17 @@ inline double local_linear(double s0, double sx, double sy, double sxx, double s
 		return mean;
 	const double bx = (cyy * kx - cxy * ky) / det, by = (cxx * ky - cxy * kx) / det;
 	return mean - (bx * mx + by * my);
+}
+
+// Whether m local means, sorted, m even, split evenly into two states rather than scatter about one:
+// the two middle ones lie further apart than `tolerance` spreads (of a frame's local mean about
+// another's), and further than either half's own range, so that a continuous scatter (a texture the
+// frames sample differently, aliased) is not taken for two states. build_consensus then takes the
+// reference frame's half. tolerance 0: robustness off, never.
+inline bool even_split(const float *sorted, std::uint32_t m, double spread, double tolerance)
+{
+	const double below = sorted[m / 2 - 1], above = sorted[m / 2], gap = above - below;
+	return tolerance > 0 && gap > tolerance * spread && gap > below - sorted[0] && gap > sorted[m - 1] - above;
 }
 
 // The robustness of a sample z spreads from the consensus: 1 up to `tolerance`, then a Gaussian fall.

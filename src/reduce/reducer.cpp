@@ -609,13 +609,31 @@ int local_means(const Reducer &r, std::size_t index, const Rect &ext, Sequence &
 // median of the frames' local variances less the noise's, as a standard deviation) and the
 // consensus's gradient per reference pixel (central differences, one-sided at the edge of what is
 // known).
+//
+// Where the frames split evenly (an even count whose two middle local means lie further apart than
+// the robustness tolerates, regression::even_split), the median would be the midpoint of two states
+// that no frame shows: every frame would be equally far from it and the merge a blend of both, a
+// ghost at half strength (a thing present in exactly half the frames, or half a burst from another
+// viewpoint). There the consensus is the median of the half the reference frame's local mean lies
+// in. With fewer than half the frames the median already stays with the majority.
 void build_consensus(const Reducer &r, const Rect &ext, Sequence &s)
 {
 	const std::size_t n = r.frames.size(), area = area_of(ext);
 	constexpr float nan = std::numeric_limits<float>::quiet_NaN();
 	const double noise2 = r.spec.regression.noise * r.spec.regression.noise;
+	const double tolerance = r.spec.regression.robustness;
+	const auto reference = std::find_if(r.frames.begin(), r.frames.end(), [](const StackFrame &f) { return f.reference; });
+	const std::size_t ref = static_cast<std::size_t>(reference - r.frames.begin());
 	for (std::size_t i = 0; i < area; i++) {
 		std::uint32_t m = 0;
+		for (std::size_t f = 0; f < n; f++) {
+			const float *l = &s.local[(f * area + i) * 3];
+			if (!std::isnan(l[0]))
+				s.scratch[m++] = l[2];
+		}
+		const double detail = m ? std::sqrt(std::max(0.0, kernels::median_inplace(s.scratch.data(), m) - noise2)) : 0.0;
+		s.detail[i] = static_cast<float>(detail);
+		m = 0;
 		double factors = 0;
 		for (std::size_t f = 0; f < n; f++) {
 			const float *l = &s.local[(f * area + i) * 3];
@@ -624,15 +642,21 @@ void build_consensus(const Reducer &r, const Rect &ext, Sequence &s)
 				factors += static_cast<double>(l[1]) * l[1];
 			}
 		}
-		s.consensus[i] = m ? kernels::median_inplace(s.scratch.data(), m) : nan;
-		s.consensus_variance[i] = m ? static_cast<float>(1.5707963 * factors / m / m) : nan;
-		m = 0;
-		for (std::size_t f = 0; f < n; f++) {
-			const float *l = &s.local[(f * area + i) * 3];
-			if (!std::isnan(l[0]))
-				s.scratch[m++] = l[2];
+		if (m == 0) {
+			s.consensus[i] = s.consensus_variance[i] = nan;
+			continue;
 		}
-		s.detail[i] = m ? static_cast<float>(std::sqrt(std::max(0.0, kernels::median_inplace(s.scratch.data(), m) - noise2))) : 0.0f;
+		const float reference_mean = ref < n ? s.local[(ref * area + i) * 3] : nan;
+		const double spread = std::sqrt(2 * noise2 * factors / m + regression::kAliasing * regression::kAliasing * detail * detail);
+		std::uint32_t lo = 0, hi = m; // the frames the consensus is the median of, sorted
+		if (m % 2 == 0 && !std::isnan(reference_mean)) {
+			kernels::sort_samples(s.scratch.data(), m);
+			if (regression::even_split(s.scratch.data(), m, spread, tolerance))
+				(reference_mean >= 0.5f * (s.scratch[m / 2 - 1] + s.scratch[m / 2]) ? lo : hi) = m / 2;
+		}
+		s.consensus[i] = hi - lo < m ? static_cast<float>(kernels::detail::median_of_sorted(s.scratch.data(), lo, hi))
+					     : kernels::median_inplace(s.scratch.data(), m);
+		s.consensus_variance[i] = static_cast<float>(1.5707963 * factors / m / (hi - lo));
 	}
 	const double scale = r.spec.geometry.scale;
 	auto at = [&](int x, int y) {
