@@ -354,33 +354,39 @@ TEST_CASE("even split: where exactly half the frames show a thing, the kernel me
 	CHECK(regression::even_split(close + 1, 2, 0.001, 3.0)); // two frames 10 spreads apart
 	CHECK_FALSE(regression::even_split(close + 1, 2, 0.01, 3.0));
 
-	// 8 frames of the smooth scene with no motion, so that a square painted at one place of the frames
-	// stands still in the scene; painted in frames 0-3 (the reference among them) or in frames 4-7.
+	// 8 frames of the smooth scene, shifted by up to 16 px (no rotation), and a square that stands
+	// still in the scene: painted in each frame where the frame's transform puts the reference's
+	// square (to the nearest pixel), in frames 0-3 (the reference among them) or in frames 4-7.
 	TempDir dir("even-split");
 	NoProgress quiet;
 	SynthOptions clean = smooth_burst(dir, "clean", 8, 5, 0.01);
-	clean.max_shift = 0;
 	clean.max_rotation = 0;
 	const SynthResult burst = synthesize(clean, quiet);
-	const int x0 = 60, y0 = 40, side = 60; // frame pixels
+	const TransformSet truth = read_transforms(burst.transforms);
+	const int x0 = 60, y0 = 40, side = 60; // reference pixels
 	const vips::VImage square = vips::VImage::black(side, side, vips::VImage::option()->set("bands", 3)).linear(1.0, 0.9 * 65535).cast(VIPS_FORMAT_USHORT);
 	auto painted = [&](const std::string &name, int first, int count) {
 		fs::create_directories(dir / name);
 		RunOptions o = burst_run_options(burst, dir / (name + "-out"));
 		for (int f = first; f < first + count; f++) {
-			const fs::path file = dir / name / burst.frames[static_cast<std::size_t>(f)].filename();
-			vips::VImage::new_from_file(burst.frames[static_cast<std::size_t>(f)].c_str()).insert(square, x0, y0).tiffsave(file.c_str());
-			o.inputs[static_cast<std::size_t>(f)] = file.string();
+			const std::size_t i = static_cast<std::size_t>(f);
+			const Point at = truth.frames[i].matrix.apply({static_cast<double>(x0), static_cast<double>(y0)});
+			const fs::path file = dir / name / burst.frames[i].filename();
+			vips::VImage::new_from_file(burst.frames[i].c_str())
+				.insert(square, static_cast<int>(std::lround(at.x)), static_cast<int>(std::lround(at.y)))
+				.tiffsave(file.c_str());
+			o.inputs[i] = file.string();
 		}
 		return o;
 	};
 	const RunOptions none = burst_run_options(burst, dir / "none-out"), all = painted("all", 0, 8), with_reference = painted("first", 0, 4),
 			 without_reference = painted("last", 4, 4);
-	// The square's inside at the output's scale 2, 4 output pixels in from its edges.
+	// The square's inside at the output's scale 2, 6 output pixels in from its edges (its rounding to
+	// whole frame pixels moves it by up to 1).
 	const int w = 2 * kFrameWidth;
 	std::vector<bool> inside(static_cast<std::size_t>(w) * 2 * kFrameHeight, false);
-	for (int y = 2 * y0 + 4; y < 2 * (y0 + side) - 4; y++)
-		for (int x = 2 * x0 + 4; x < 2 * (x0 + side) - 4; x++)
+	for (int y = 2 * y0 + 6; y < 2 * (y0 + side) - 6; y++)
+		for (int x = 2 * x0 + 6; x < 2 * (x0 + side) - 6; x++)
 			inside[static_cast<std::size_t>(y) * w + x] = true;
 	for (Merge merge : {Merge::kernel, Merge::drizzle}) {
 		CAPTURE(merge_name(merge));
