@@ -16,7 +16,7 @@
 // `robustness` spreads it is 1, beyond it falls as a Gaussian; then the minimum over a 5x5 window,
 // so a moving object's edges go with it. Against the consensus rather than the reference frame:
 // superstack stacks a static scene, so a thing in fewer than half the frames is not the scene even
-// when the reference shows it.
+// when the reference shows it; in exactly half, the reference decides (even_split, below).
 #pragma once
 
 #include "superstack/regression.hpp"
