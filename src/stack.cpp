@@ -307,23 +307,31 @@ std::optional<vips::VImage> open_reference_mask(const std::optional<fs::path> &f
 	return open_mask(*file, reference.width, reference.height, spool);
 }
 
+// What measure_frames() measures: the frames as decoded (`check`'s figures: sharpness and noise) or
+// as stacked (exposure-normalized, linear light: only the noise is used, by the noise weights).
+enum class Measured { as_decoded, as_stacked };
+
 // Every frame's noise-compensated sharpness and noise (one streaming pass over each).
-std::vector<Sharpness> measure_frames(const Inputs &in, const std::vector<vips::VImage> &working, Progress &progress)
+std::vector<Sharpness> measure_frames(const Inputs &in, const std::vector<vips::VImage> &working, Measured what, Progress &progress)
 {
 	std::vector<Sharpness> measured;
+	const char *stage = what == Measured::as_decoded ? "sharpness" : "noise";
 	for (std::size_t i = 0; i < working.size(); i++) {
 		if (cancel_requested())
 			throw_error(ExitCode::interrupted, "interrupted");
-		progress.update("sharpness", static_cast<double>(i) / working.size(), -1);
+		progress.update(stage, static_cast<double>(i) / working.size(), -1);
 		try {
 			measured.push_back(measure_sharpness(working_luminance(working[i], in.infos[i].alpha)));
 		} catch (const vips::VError &) {
 			throw Error(ExitCode::bad_input, about_file(in.files[i].string(), vips_error_line()));
 		}
-		progress.note(fmt::format("sharpness {:.4g} (noise {:.4f}): {}", measured.back().sharpness, measured.back().noise,
-			in.files[i].filename().string()));
+		// As stacked, the sharpness is neither used nor check's: only the noise is printed.
+		progress.note(what == Measured::as_decoded
+				? fmt::format("sharpness {:.4g} (noise {:.4f}): {}", measured.back().sharpness, measured.back().noise,
+					  in.files[i].filename().string())
+				: fmt::format("noise as stacked {:.5f}: {}", measured.back().noise, in.files[i].filename().string()));
 	}
-	progress.update("sharpness", 1.0, 0);
+	progress.update(stage, 1.0, 0);
 	return measured;
 }
 
@@ -444,7 +452,7 @@ AlignRunResult align_stack(const AlignRunOptions &o, Progress &progress)
 	check_free_space(space_at, spool_bytes_of(in), "the frame spool");
 	Spool spool(space_at / fmt::format(".superstack-work-{}", getpid()));
 	const std::vector<vips::VImage> working = decode_frames(in, spool, progress);
-	const int reference = in.reference ? *in.reference : sharpest_frame(in, measure_frames(in, working, progress), progress);
+	const int reference = in.reference ? *in.reference : sharpest_frame(in, measure_frames(in, working, Measured::as_decoded, progress), progress);
 	AlignRunResult result;
 	result.transforms = estimate_transforms(in, working, reference, o.align, open_reference_mask(o.mask, in.infos[reference], spool),
 		o.on_align_failure, o.max_residual, o.local_grid, o.tca, threads, progress);
@@ -748,7 +756,7 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	std::vector<Sharpness> as_decoded;
 	auto sharpness_as_decoded = [&]() -> const std::vector<Sharpness> & {
 		if (as_decoded.empty())
-			as_decoded = measure_frames(in, working, progress);
+			as_decoded = measure_frames(in, working, Measured::as_decoded, progress);
 		return as_decoded;
 	};
 	result.reference = in.reference ? *in.reference : sharpest_frame(in, sharpness_as_decoded(), progress);
@@ -891,7 +899,7 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	// linear light change it). The report holds what was measured.
 	const bool by_sharpness = o.selection.active() || (weighted && o.weight == FrameWeight::sharpness);
 	const std::vector<Sharpness> as_stacked =
-		weighted && o.weight == FrameWeight::noise ? measure_frames(in, prepared, progress) : std::vector<Sharpness>{};
+		weighted && o.weight == FrameWeight::noise ? measure_frames(in, prepared, Measured::as_stacked, progress) : std::vector<Sharpness>{};
 	result.sharpness = by_sharpness ? sharpness_as_decoded() : as_stacked;
 	for (std::size_t i = 0; i < result.sharpness.size(); i++) {
 		StackingReport &r = report.frames[i].stacking.emplace(report.frames[i].stacking.value_or(StackingReport{}));
