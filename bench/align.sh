@@ -44,6 +44,10 @@ ROWS=$WORK/rows.tsv
 # shellcheck source=bench/common.sh
 source "$BENCH/common.sh"
 
+# warm: every tool reads the frames from the page cache (otherwise the first to run pays for the
+# disk), on a quiet machine.
+warm() { cat "${frames[@]}" >/dev/null; wait_quiet; }
+
 size_of() { case $1 in 6) echo 3000x2000 ;; 24) echo 6000x4000 ;; *) echo "$1" ;; esac; }
 
 for size in ${SIZES//,/ }; do
@@ -61,8 +65,6 @@ for size in ${SIZES//,/ }; do
       "$SS" synth -o "$dir" --frames 5 --size "$wh" --noise 0.01 --seed 5 $flags -q
     fi
     frames=("$dir"/frame_00{0,1,2,3,4}.tif)
-    # Every tool reads the frames from the page cache: otherwise the first to run pays for the disk.
-    warm() { cat "${frames[@]}" >/dev/null; wait_quiet; }
     warm
     /usr/bin/time -v -o "$dir/ss.time" "$SS" align "${frames[@]}" -o "$dir/ss.json" -q
     warm

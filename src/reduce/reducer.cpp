@@ -218,7 +218,7 @@ struct Reducer {
 	Running running{{}};
 	int out_bands = 0;
 	int rejecting = 0; // statistics with a band in the reject map (when spec.rejects)
-	const StackFrame *reference = nullptr; // with spec.reference_only
+	const StackFrame *reference = nullptr; // the reference frame, when it is among the frames
 };
 
 struct Sequence {
@@ -622,8 +622,7 @@ void build_consensus(const Reducer &r, const Rect &ext, Sequence &s)
 	constexpr float nan = std::numeric_limits<float>::quiet_NaN();
 	const double noise2 = r.spec.regression.noise * r.spec.regression.noise;
 	const double tolerance = r.spec.regression.robustness;
-	const auto reference = std::find_if(r.frames.begin(), r.frames.end(), [](const StackFrame &f) { return f.reference; });
-	const std::size_t ref = static_cast<std::size_t>(reference - r.frames.begin());
+	const std::size_t ref = r.reference ? static_cast<std::size_t>(r.reference - r.frames.data()) : n;
 	for (std::size_t i = 0; i < area; i++) {
 		std::uint32_t m = 0;
 		for (std::size_t f = 0; f < n; f++) {
@@ -648,14 +647,15 @@ void build_consensus(const Reducer &r, const Rect &ext, Sequence &s)
 		}
 		const float reference_mean = ref < n ? s.local[(ref * area + i) * 3] : nan;
 		const double spread = std::sqrt(2 * noise2 * factors / m + regression::kAliasing * regression::kAliasing * detail * detail);
-		std::uint32_t lo = 0, hi = m; // the frames the consensus is the median of, sorted
+		std::uint32_t lo = 0, hi = m; // the sorted local means the consensus is the median of
 		if (m % 2 == 0 && !std::isnan(reference_mean)) {
 			kernels::sort_samples(s.scratch.data(), m);
 			if (regression::even_split(s.scratch.data(), m, spread, tolerance))
 				(reference_mean >= 0.5f * (s.scratch[m / 2 - 1] + s.scratch[m / 2]) ? lo : hi) = m / 2;
+			s.consensus[i] = static_cast<float>(kernels::detail::median_of_sorted(s.scratch.data(), lo, hi));
+		} else {
+			s.consensus[i] = kernels::median_inplace(s.scratch.data(), m);
 		}
-		s.consensus[i] = hi - lo < m ? static_cast<float>(kernels::detail::median_of_sorted(s.scratch.data(), lo, hi))
-					     : kernels::median_inplace(s.scratch.data(), m);
 		s.consensus_variance[i] = static_cast<float>(1.5707963 * factors / m / (hi - lo));
 	}
 	const double scale = r.spec.geometry.scale;
@@ -1100,10 +1100,10 @@ vips::VImage reduce_stack(std::vector<StackFrame> frames, const ReduceSpec &spec
 		reducer->frame_scale.push_back(frame_pixels_per_reference_pixel(f.output_to_frame, spec.geometry));
 	}
 
+	for (const auto &f : reducer->frames)
+		if (f.reference)
+			reducer->reference = &f;
 	if (spec.reference_only) {
-		for (const auto &f : reducer->frames)
-			if (f.reference)
-				reducer->reference = &f;
 		const vips::VImage &m = *spec.reference_only;
 		if (!reducer->reference || m.bands() != 1 || m.format() != VIPS_FORMAT_UCHAR || m.width() != spec.geometry.width ||
 			m.height() != spec.geometry.height)
