@@ -35,6 +35,22 @@ vips::VImage unusable(const NoiseFrame &f, const std::optional<vips::VImage> &ma
 	return (bad > 0.0).ifthenelse(1.0, 0.0).cast(VIPS_FORMAT_FLOAT);
 }
 
+// The chroma channels of the colour bands (regression.hpp): C - 1 bands, none for one band.
+std::optional<vips::VImage> chroma_of(const vips::VImage &colour)
+{
+	const int c = colour.bands();
+	if (c < 2)
+		return std::nullopt;
+	std::vector<double> m(static_cast<std::size_t>(c) * (c - 1), 0.0);
+	for (int k = 1; k < c; k++) {
+		double *row = &m[static_cast<std::size_t>(k - 1) * c];
+		for (int b = 0; b < k; b++)
+			row[b] = chroma_scale(k, c);
+		row[k] = -k * chroma_scale(k, c);
+	}
+	return colour.recomb(vips::VImage::new_matrix(c, c - 1, m.data(), static_cast<int>(m.size())));
+}
+
 vips::VImage low_pass(const vips::VImage &image)
 {
 	return image.gaussblur(kNoiseLowPass,
@@ -121,6 +137,7 @@ std::optional<NoiseEstimate> estimate_noise(const NoiseFrame &reference, const s
 	const std::vector<int> xs = block_starts(width, reach, kNoiseBlock), ys = block_starts(height, reach, kNoiseBlock);
 
 	const vips::VImage ref_value = colour_of(reference).bandmean();
+	const std::optional<vips::VImage> ref_chroma = chroma_of(colour_of(reference));
 	const vips::VImage ref_bad = unusable(reference, mask);
 	const vips::VImage ref_laplacian = laplacian(ref_value);
 	// The signal: the reference's Laplacian at every block of the grid, clipped or not; beside it,
@@ -161,7 +178,7 @@ std::optional<NoiseEstimate> estimate_noise(const NoiseFrame &reference, const s
 		pixel_scale = laplacian_noise(*middle);
 	}
 
-	std::vector<float> deviations;
+	std::vector<float> deviations, chroma_deviations;
 	NoiseEstimate e;
 	const std::size_t pairs = std::min<std::size_t>(kNoisePairs, others.size());
 	for (std::size_t p = 0; p < pairs; p++) {
@@ -171,7 +188,12 @@ std::optional<NoiseEstimate> estimate_noise(const NoiseFrame &reference, const s
 		const OutputGeometry grid_of_reference = OutputGeometry::for_reference(width, height, 1);
 		const vips::VImage warped = warp_to_output(colour_of(f).bandmean(), f.reference_to_frame, grid_of_reference, Kernel::lanczos3);
 		const vips::VImage warped_bad = warp_to_output(unusable(f, std::nullopt), f.reference_to_frame, grid_of_reference, Kernel::linear);
-		const vips::VImage both = vips::VImage::bandjoin({low_pass(ref_value - warped), low_pass(ref_bad + warped_bad)});
+		// Band 0 the luminance's difference, 1 whether anything unusable is near, then the chroma's.
+		std::vector<vips::VImage> differences{low_pass(ref_value - warped), low_pass(ref_bad + warped_bad)};
+		if (ref_chroma)
+			differences.push_back(low_pass(*ref_chroma - warp_to_output(*chroma_of(colour_of(f)), f.reference_to_frame, grid_of_reference, Kernel::lanczos3)));
+		const vips::VImage both = vips::VImage::bandjoin(differences);
+		const int stride = both.bands();
 		for (const int y : ys)
 			for (const int x : xs)
 				if (inside_frame(f.reference_to_frame, {x - reach, y - reach, kNoiseBlock + 2 * reach, kNoiseBlock + 2 * reach}, fw, fh))
@@ -184,9 +206,14 @@ std::optional<NoiseEstimate> estimate_noise(const NoiseFrame &reference, const s
 		const auto *v = static_cast<const float *>(samples.data());
 		const std::size_t n = static_cast<std::size_t>(samples.width()) * samples.height();
 		const std::size_t before = deviations.size();
-		for (std::size_t i = 0; i < n; i++)
-			if (v[2 * i + 1] == 0.0f)
-				deviations.push_back(std::abs(v[2 * i]));
+		for (std::size_t i = 0; i < n; i++) {
+			const float *sample = &v[i * static_cast<std::size_t>(stride)];
+			if (sample[1] != 0.0f)
+				continue;
+			deviations.push_back(std::abs(sample[0]));
+			for (int b = 2; b < stride; b++)
+				chroma_deviations.push_back(std::abs(sample[b]));
+		}
 		if (deviations.size() > before)
 			e.pairs++;
 	}
@@ -194,6 +221,7 @@ std::optional<NoiseEstimate> estimate_noise(const NoiseFrame &reference, const s
 	if (e.samples < kMinNoiseSamples)
 		return std::nullopt;
 	e.sigma = clipped_sigma(deviations) / std::sqrt(2 * gaussian_noise_gain(kNoiseLowPass));
+	e.chroma = ref_chroma ? clipped_sigma(chroma_deviations) / std::sqrt(2 * gaussian_noise_gain(kNoiseLowPass)) : e.sigma;
 	e.fine = std::min(e.sigma, pixel_scale);
 	e.signal = signal_power(laplacian_variance, e.fine);
 	return e;

@@ -663,8 +663,8 @@ NoiseEstimate measure_noise(const Inputs &in, const std::vector<vips::VImage> &p
 		if (transforms[i] && static_cast<int>(i) != result.reference)
 			others.push_back(noise_frame(i));
 	if (const std::optional<NoiseEstimate> e = estimate_noise(noise_frame(result.reference), others, mask)) {
-		progress.note(fmt::format("frame noise {:.5f}, at the pixel scale {:.5f}, signal Laplacian {:.5f} rms (the reference against {} other frame{}, {} samples)",
-			e->sigma, e->fine, std::sqrt(e->signal), e->pairs, e->pairs == 1 ? "" : "s", e->samples));
+		progress.note(fmt::format("frame noise {:.5f}, at the pixel scale {:.5f}, chroma {:.5f}, signal Laplacian {:.5f} rms (the reference against {} other frame{}, {} samples)",
+			e->sigma, e->fine, e->chroma, std::sqrt(e->signal), e->pairs, e->pairs == 1 ? "" : "s", e->samples));
 		return *e;
 	}
 	const NoiseFrame r = noise_frame(result.reference);
@@ -674,7 +674,7 @@ NoiseEstimate measure_noise(const Inputs &in, const std::vector<vips::VImage> &p
 	progress.note(fmt::format("frame noise {:.5f}, signal Laplacian {:.5f} rms (the reference alone: no other frame overlaps it enough)",
 		s.noise, std::sqrt(signal)));
 	NoiseEstimate alone;
-	alone.sigma = alone.fine = s.noise;
+	alone.sigma = alone.fine = alone.chroma = s.noise; // the chroma's as if the bands' noise were independent
 	alone.signal = signal;
 	return alone;
 }
@@ -936,8 +936,13 @@ RunResult run_stack(const RunOptions &o, Progress &progress)
 	NoiseEstimate noise;
 	if (measures_consensus(spec) || o.sharpen.amount > 0)
 		noise = measure_noise(in, prepared, transforms, fields, result, mask, progress);
-	if (measures_consensus(spec))
+	if (measures_consensus(spec)) {
 		spec.regression.noise = noise.sigma;
+		// Never a stricter unit for the chroma than for the luminance: JPEG and demosaicing leave the
+		// chroma errors coarser than the low-pass sees (a JPEG burst's chroma blocks differ from frame
+		// to frame), and a unit below the luminance's took them for moving things (README, kernel).
+		spec.regression.chroma_noise = std::max(noise.chroma, noise.sigma);
+	}
 	if (o.merge == Merge::kernel)
 		progress.note(fmt::format("kernel merge: detail {} px, stretch {}, denoise {}, robustness {}", spec.regression.detail,
 			spec.regression.stretch, spec.regression.denoise, spec.regression.robustness));

@@ -9,7 +9,8 @@
 // (a Gaussian of sd kNoiseLowPass frame pixels), the last two almost vanish while the noise passes
 // with a known gain (the kernel's sum of squares; the warp's lanczos3 is transparent that low). So
 //   sigma = clipped_sigma(LP(reference - warped frame)) / sqrt(2 gain),
-// pooled over up to kNoisePairs frames paired with the reference. Against the truth (the same
+// pooled over up to kNoisePairs frames paired with the reference; the same of the chroma channels
+// (regression.hpp), their differences pooled, for the robustness's colour test. Against the truth (the same
 // statistic of the reference less the truth on its pixels; 16-frame bursts at scale 2): 1.21x on
 // the photograph, 1.17x on the chart (640x480, noise 1%), 0.99x on a smooth scene (2%), 1.01x on a
 // star field; tested on the chart and on a flat scene half clipped to white.
@@ -37,6 +38,7 @@
 
 #include "superstack/sharpness.hpp"
 #include "superstack/frame_map.hpp"
+#include "superstack/regression.hpp"
 #include "superstack/transform.hpp"
 
 #include <vips/vips8>
@@ -66,6 +68,7 @@ struct NoiseFrame {
 
 struct NoiseEstimate {
 	double sigma = 0;        // of one frame's luminance (the mean of its colour bands), working units
+	double chroma = 0;       // the same of each of its chroma channels (regression.hpp; sigma for one band)
 	double fine = 0;         // the same at the pixel scale (above): min(sigma, the reference's Laplacian's)
 	double signal = 0;       // the power of its signal's Laplacian (signal_power with `fine`), working units squared
 	int pairs = 0;           // frames paired with the reference that gave samples

@@ -2,6 +2,8 @@
 // definitions; README.md shows them).
 #pragma once
 
+#include <cmath>
+
 namespace superstack {
 
 struct RegressionOptions {
@@ -14,9 +16,21 @@ struct RegressionOptions {
 	// A frame counts fully where its local mean is within this many expected spreads of the
 	// consensus, and less beyond (0: every frame counts everywhere).
 	double robustness = 3.0;
-	// The noise sigma of the frames' luminance (mean of the colour bands), working units; run measures
-	// it on the reference frame.
+	// The noise sigma of the frames' luminance (mean of the colour bands) and of each of their chroma
+	// channels (below), working units; run measures both from the frames against each other.
 	double noise = 0.01;
+	double chroma_noise = 0.01;
 };
+
+// The channels the robustness compares frames in (src/reduce/kernel_regression.hpp): the luminance,
+// the mean of the C colour bands, and C - 1 chroma channels, the Helmert contrasts of the bands
+//   chroma_k = (v_0 + ... + v_(k-1) - k v_k) x chroma_scale(k, C),  1 <= k < C,
+// scaled so that noise of one sd in every band, independent between bands, has the luminance's sd
+// in each. They are orthogonal to the luminance and to each other: a thing of another colour but
+// the same luminance as what it covers moves the chroma and not the luminance.
+inline double chroma_scale(int k, int bands)
+{
+	return 1.0 / std::sqrt(static_cast<double>(k) * (k + 1) * bands);
+}
 
 } // namespace superstack

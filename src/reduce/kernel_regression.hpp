@@ -8,11 +8,13 @@
 // the kernel truncated at Q <= kCutoff (three of its standard deviations): samples beyond weigh nothing.
 //
 // K(x), the steering kernel, follows the local structure of the consensus image (the median over
-// frames of their smooth local means, below): narrow across an edge (`detail`), stretched along it
-// by up to `stretch` as the structure is more one-directional, and wide and round (`detail` x
-// `denoise`) where its curvature is lost in its noise. R_f(x), the robustness of frame f at x,
-// compares the frame's smooth local mean with that consensus, in units of the difference's
-// expected spread (noise of both, plus what a small misalignment makes of the local gradient): up to
+// frames of their smooth local means of the luminance, below): narrow across an edge (`detail`),
+// stretched along it by up to `stretch` as the structure is more one-directional, and wide and round
+// (`detail` x `denoise`) where its curvature is lost in its noise. R_f(x), the robustness of frame f
+// at x, compares the frame's smooth local means with the consensus, in the luminance and in each
+// chroma channel (regression.hpp; the consensus there is the median of those), in units of the
+// difference's expected spread (noise of both, plus what a small misalignment makes of the local
+// gradient, plus a share of the local detail), in the channel where the frame is furthest: up to
 // `robustness` spreads it is 1, beyond it falls as a Gaussian; then the minimum over a 5x5 window,
 // so a moving object's edges go with it. Against the consensus rather than the reference frame:
 // superstack stacks a static scene, so a thing in fewer than half the frames is not the scene even
@@ -34,6 +36,14 @@ inline constexpr double kMisalignment = 0.1; // px of residual misalignment the 
 inline constexpr double kAliasing = 0.5;     // and this fraction of the local detail (sampling differences)
 inline constexpr int kApron = 3;             // output px around a tile the consensus needs
 inline constexpr int kMinRadius = 2;         // robustness: minimum over (2 r + 1)^2 output pixels
+
+// A frame's local statistics at an output pixel, for C colour bands: its noise factor, and per channel
+// (the luminance, then C - 1 chroma channels: regression.hpp) its local mean and the local variance
+// of its samples. The luminance's mean first, so that one test of slot 0 says whether there is any.
+inline constexpr int local_stride(int bands) { return 2 * bands + 1; }
+inline constexpr int kNoiseFactorSlot = 1;
+inline constexpr int mean_slot(int channel) { return channel == 0 ? 0 : 1 + 2 * channel; }
+inline constexpr int variance_slot(int channel) { return 2 + 2 * channel; }
 
 // Flat or detail, for the steering kernel: how curved the consensus is. Its second differences
 // (hxx, hyy, hxy over one output pixel, scaled to reference pixels) give a curvature energy

@@ -23,6 +23,7 @@
 #include <iterator>
 #include <limits>
 #include <memory>
+#include <type_traits>
 
 namespace superstack {
 
@@ -197,11 +198,12 @@ void describe_reduction(const ReduceSpec &spec, BudgetRequest &request)
 	if (spec.merge == Merge::kernel && spec.displaced) // a frame block's output positions (a block holds about a tile's frame pixels)
 		request.running_bytes_per_pixel += static_cast<int>(sizeof(Point));
 	if (measures_consensus(spec)) {
-		// Over the tile and its apron: the consensus, its variance, the detail, its gradient and the
-		// robustness before its minimum filter; per frame, its local mean, noise factor and variance,
-		// and its robustness.
-		request.running_bytes_per_pixel += 6 * 4;
-		request.frame_bytes_per_pixel = 4 * 4;
+		// Over the tile and its apron, per channel (the luminance and c - 1 chroma channels): the
+		// consensus, its variance, the detail and its gradient; the robustness before its minimum
+		// filter; a frame block's channels (a block holds about a tile's frame pixels). Per frame: its
+		// noise factor, per channel its local mean and variance, and its robustness.
+		request.running_bytes_per_pixel += (5 * c + 1) * 4 + c * 4;
+		request.frame_bytes_per_pixel = (regression::local_stride(c) + 1) * 4;
 		request.apron = regression::kApron;
 	}
 	request.reduced_bands = reduced_bands(spec);
@@ -233,13 +235,15 @@ struct Sequence {
 	// Drizzle: one frame's drops ([pixel][band] value x overlap, [pixel] overlap). Drizzle and kernel:
 	// over all frames, the weighted sums ([pixel][band] and [pixel]) whose ratio is the merged mean.
 	std::vector<double> drop_values, drop_weights, merge_values, merge_weights;
-	// Kernel: over the tile grown by the apron, each frame's local mean, its noise factor and the
-	// local variance of its samples ([frame][pixel][3]), the consensus, its variance, the detail (the
-	// local variance less the noise's), the consensus's gradient and (kernel) its curvature energy; over
-	// the tile, each pixel's steering kernel and each frame's robustness ([frame][pixel]); and one frame
-	// block's luminance.
+	// Kernel and robust drizzle: over the tile grown by the apron, each frame's noise factor and, per
+	// channel (regression::local_stride), its local mean and the local variance of its samples
+	// ([frame][pixel][stride]); per channel ([channel][pixel], the luminance's plane first), the
+	// consensus, its variance, the detail (the local variance less the noise's) and the consensus's
+	// gradient; the luminance consensus's curvature energy (kernel); over the tile, each pixel's
+	// steering kernel and each frame's robustness ([frame][pixel]); and one frame block's channels
+	// ([pixel][channel]).
 	std::vector<float> local, consensus, consensus_variance, detail, gradient_x, gradient_y, curvature, raw_robustness, row_minima,
-		robust, luminance;
+		robust, channels;
 	std::vector<regression::Kernel> steering;
 	// Kernel: the weighted moments of the offsets and values for the local linear fit ([pixel][5 + 2C]:
 	// sx, sy, sxx, sxy, syy, then per band scx, scy; merge_weights and merge_values hold s0 and sc).
@@ -280,12 +284,12 @@ void *reducer_start(VipsImage *, void *a, void *)
 	if (measures_consensus(r->spec)) {
 		const std::size_t side = static_cast<std::size_t>(r->spec.plan.tile) + 2 * regression::kApron;
 		const std::size_t ext = side * side, n = r->frames.size();
-		seq->local.resize(ext * n * 3);
-		seq->consensus.resize(ext);
-		seq->gradient_x.resize(ext);
-		seq->gradient_y.resize(ext);
-		seq->consensus_variance.resize(ext);
-		seq->detail.resize(ext);
+		seq->local.resize(ext * n * regression::local_stride(static_cast<int>(c)));
+		seq->consensus.resize(ext * c);
+		seq->gradient_x.resize(ext * c);
+		seq->gradient_y.resize(ext * c);
+		seq->consensus_variance.resize(ext * c);
+		seq->detail.resize(ext * c);
 		if (r->spec.merge == Merge::kernel)
 			seq->curvature.resize(ext);
 		seq->raw_robustness.resize(ext);
@@ -493,9 +497,10 @@ const Point *block_positions(const StackFrame &frame, const Rect &block, Sequenc
 }
 
 // The `kernel` merge (kernel_regression.hpp), in two passes over the frames per tile. The first
-// gives every frame's local mean (luminance, round kernel) over the tile and an apron; their median
-// is the consensus, whose gradients steer the kernels and against which each frame's robustness is
-// measured. The second adds every frame's samples through the steering kernels.
+// gives every frame's local means (round kernel) over the tile and an apron, of the luminance and of
+// the chroma channels; their medians are the consensus, whose luminance's gradients steer the
+// kernels and against which each frame's robustness is measured. The second adds every frame's
+// samples through the steering kernels.
 
 // Calls visit(px, py, w, dx, dy) for each pixel of frame `index` (within `block`) whose kernel `k` centred on
 // output pixel (x, y) gives it a weight w > 0 (its offset from (x, y): dx, dy reference pixels), in row order. Which pixels and weights depends only on
@@ -554,13 +559,14 @@ Rect kernel_block(const Reducer &r, std::size_t index, const Rect &area, double 
 }
 
 
-// Pass 1 for frame `index`: its local mean, noise factor sqrt(sum w^2) / sum w and the weighted
-// variance of its samples at every pixel of `ext` (NaN where its weights there are below kMinWeight),
-// into s.local.
+// Pass 1 for frame `index`: at every pixel of `ext`, its noise factor sqrt(sum w^2) / sum w and, per
+// channel, its local mean and the weighted variance of its samples (NaN where its weights there are
+// below kMinWeight), into s.local (regression::local_stride).
 int local_means(const Reducer &r, std::size_t index, const Rect &ext, Sequence &s)
 {
-	float *local = &s.local[index * area_of(ext) * 3];
-	std::fill_n(local, area_of(ext) * 3, std::numeric_limits<float>::quiet_NaN());
+	const int c = r.spec.colour_bands, stride = regression::local_stride(c);
+	float *local = &s.local[index * area_of(ext) * static_cast<std::size_t>(stride)];
+	std::fill_n(local, area_of(ext) * static_cast<std::size_t>(stride), std::numeric_limits<float>::quiet_NaN());
 	const regression::Kernel k = regression::round_kernel(regression::kConsensusSd);
 	const StackFrame &frame = r.frames[index];
 	const Rect block = kernel_block(r, index, ext, k.reach);
@@ -570,45 +576,78 @@ int local_means(const Reducer &r, std::size_t index, const Rect &ext, Sequence &
 	if (!prepared.region)
 		return -1;
 	const Point *positions = block_positions(frame, block, s);
-	// The block's luminance: the mean of the colour bands (NaN where alpha says the pixel is not there).
-	const int c = r.spec.colour_bands;
-	s.luminance.resize(area_of(block));
+	// The block's channels (regression.hpp): the luminance, the mean of the colour bands, then the
+	// chroma; NaN where alpha says the pixel is not there.
+	const std::size_t pixels = area_of(block);
+	s.channels.resize(pixels * static_cast<std::size_t>(c));
+	std::array<float, 16> scales{};
+	for (int ch = 1; ch < c; ch++)
+		scales[static_cast<std::size_t>(ch)] = static_cast<float>(chroma_scale(ch, c));
 	for (int y = block.top; y < block.bottom(); y++) {
 		const auto *p = reinterpret_cast<const float *>(VIPS_REGION_ADDR(prepared.region, block.left, y));
-		float *l = &s.luminance[index_in(block, block.left, y)];
+		const std::size_t row = index_in(block, block.left, y);
 		for (int x = 0; x < block.width; x++, p += frame.working.bands()) {
 			float sum = 0;
 			for (int b = 0; b < c; b++)
 				sum += p[b];
 			const float a = frame.alpha ? p[c] : 1.0f;
-			l[x] = a >= 0.5f ? sum / (static_cast<float>(c) * a) : std::numeric_limits<float>::quiet_NaN();
-		}
-	}
-	for (int y = ext.top; y < ext.bottom(); y++)
-		for (int x = ext.left; x < ext.right(); x++) {
-			double sw = 0, sw2 = 0, swl = 0, swll = 0;
-			visit_samples(r, index, block, x, y, k, positions, [&](int px, int py, double w, double, double) {
-				const float l = s.luminance[index_in(block, px, py)];
-				if (std::isnan(l))
-					return;
-				sw += w, sw2 += w * w, swl += w * l, swll += w * l * l;
-			});
-			if (sw >= regression::kMinWeight) {
-				float *o = &local[index_in(ext, x, y) * 3];
-				const double mean = swl / sw;
-				o[0] = static_cast<float>(mean);
-				o[1] = static_cast<float>(std::sqrt(sw2) / sw);
-				o[2] = static_cast<float>(std::max(0.0, swll / sw - mean * mean));
+			float *l = &s.channels[(row + static_cast<std::size_t>(x)) * static_cast<std::size_t>(c)];
+			if (!(a >= 0.5f)) {
+				std::fill_n(l, c, std::numeric_limits<float>::quiet_NaN());
+				continue;
+			}
+			l[0] = sum / (static_cast<float>(c) * a);
+			float before = 0; // v_0 + ... + v_(ch-1)
+			for (int ch = 1; ch < c; ch++) {
+				before += p[ch - 1] / a;
+				l[ch] = (before - static_cast<float>(ch) * (p[ch] / a)) * scales[static_cast<std::size_t>(ch)];
 			}
 		}
+	}
+	// The sums, with the channel count known at compile time for one and three bands (C; 0: c).
+	auto accumulate = [&](auto bands) {
+		constexpr int C = decltype(bands)::value;
+		const int n = C ? C : c;
+		std::array<double, 16> swl{}, swll{};
+		for (int y = ext.top; y < ext.bottom(); y++)
+			for (int x = ext.left; x < ext.right(); x++) {
+				double sw = 0, sw2 = 0;
+				std::fill_n(swl.begin(), n, 0.0);
+				std::fill_n(swll.begin(), n, 0.0);
+				visit_samples(r, index, block, x, y, k, positions, [&](int px, int py, double w, double, double) {
+					const float *l = &s.channels[index_in(block, px, py) * static_cast<std::size_t>(n)];
+					if (std::isnan(l[0]))
+						return;
+					sw += w, sw2 += w * w;
+					for (int ch = 0; ch < n; ch++) {
+						const double v = l[ch];
+						swl[static_cast<std::size_t>(ch)] += w * v, swll[static_cast<std::size_t>(ch)] += w * v * v;
+					}
+				});
+				if (sw >= regression::kMinWeight) {
+					float *o = &local[index_in(ext, x, y) * static_cast<std::size_t>(stride)];
+					o[regression::kNoiseFactorSlot] = static_cast<float>(std::sqrt(sw2) / sw);
+					for (int ch = 0; ch < n; ch++) {
+						const double mean = swl[static_cast<std::size_t>(ch)] / sw;
+						o[regression::mean_slot(ch)] = static_cast<float>(mean);
+						o[regression::variance_slot(ch)] = static_cast<float>(std::max(0.0, swll[static_cast<std::size_t>(ch)] / sw - mean * mean));
+					}
+				}
+			}
+	};
+	if (c == 1)
+		accumulate(std::integral_constant<int, 1>{});
+	else if (c == 3)
+		accumulate(std::integral_constant<int, 3>{});
+	else
+		accumulate(std::integral_constant<int, 0>{});
 	return 0;
 }
 
-// The consensus (the median of the frames' local means) at every pixel of `ext`, the variance of
-// that median (pi/2 x the frames' mean variance over their count; noise^2 units), the detail (the
-// median of the frames' local variances less the noise's, as a standard deviation) and the
-// consensus's gradient per reference pixel (central differences, one-sided at the edge of what is
-// known).
+// Channel `ch`'s consensus (the median of the frames' local means) at every pixel of `ext`, the
+// variance of that median (pi/2 x the frames' mean variance over their count; noise^2 units), the
+// detail (the median of the frames' local variances less the noise's, as a standard deviation), in
+// the channel's planes.
 //
 // Where the frames split evenly (an even count whose two middle local means lie further apart than
 // the robustness tolerates, regression::even_split), the median would be the midpoint of two states
@@ -616,52 +655,60 @@ int local_means(const Reducer &r, std::size_t index, const Rect &ext, Sequence &
 // ghost at half strength (a thing present in exactly half the frames, or half a burst from another
 // viewpoint). There the consensus is the median of the half the reference frame's local mean lies
 // in. With fewer than half the frames the median already stays with the majority.
-void build_consensus(const Reducer &r, const Rect &ext, Sequence &s)
+void channel_consensus(const Reducer &r, const Rect &ext, Sequence &s, int ch)
 {
-	const std::size_t n = r.frames.size(), area = area_of(ext);
+	const std::size_t n = r.frames.size(), area = area_of(ext), stride = static_cast<std::size_t>(regression::local_stride(r.spec.colour_bands));
+	const std::size_t at_mean = static_cast<std::size_t>(regression::mean_slot(ch)), at_variance = static_cast<std::size_t>(regression::variance_slot(ch));
+	float *consensus = &s.consensus[static_cast<std::size_t>(ch) * area], *consensus_variance = &s.consensus_variance[static_cast<std::size_t>(ch) * area],
+	      *detail_of = &s.detail[static_cast<std::size_t>(ch) * area];
 	constexpr float nan = std::numeric_limits<float>::quiet_NaN();
-	const double noise2 = r.spec.regression.noise * r.spec.regression.noise;
+	const double sigma = ch == 0 ? r.spec.regression.noise : r.spec.regression.chroma_noise, noise2 = sigma * sigma;
 	const double tolerance = r.spec.regression.robustness;
 	const std::size_t ref = r.reference ? static_cast<std::size_t>(r.reference - r.frames.data()) : n;
 	for (std::size_t i = 0; i < area; i++) {
 		std::uint32_t m = 0;
 		for (std::size_t f = 0; f < n; f++) {
-			const float *l = &s.local[(f * area + i) * 3];
+			const float *l = &s.local[(f * area + i) * stride];
 			if (!std::isnan(l[0]))
-				s.scratch[m++] = l[2];
+				s.scratch[m++] = l[at_variance];
 		}
 		const double detail = m ? std::sqrt(std::max(0.0, kernels::median_inplace(s.scratch.data(), m) - noise2)) : 0.0;
-		s.detail[i] = static_cast<float>(detail);
+		detail_of[i] = static_cast<float>(detail);
 		m = 0;
 		double factors = 0;
 		for (std::size_t f = 0; f < n; f++) {
-			const float *l = &s.local[(f * area + i) * 3];
+			const float *l = &s.local[(f * area + i) * stride];
 			if (!std::isnan(l[0])) {
-				s.scratch[m++] = l[0];
-				factors += static_cast<double>(l[1]) * l[1];
+				s.scratch[m++] = l[at_mean];
+				factors += static_cast<double>(l[regression::kNoiseFactorSlot]) * l[regression::kNoiseFactorSlot];
 			}
 		}
 		if (m == 0) {
-			s.consensus[i] = s.consensus_variance[i] = nan;
+			consensus[i] = consensus_variance[i] = nan;
 			continue;
 		}
-		const float reference_mean = ref < n ? s.local[(ref * area + i) * 3] : nan;
+		const float reference_mean = ref < n ? s.local[(ref * area + i) * stride + at_mean] : nan;
 		const double spread = std::sqrt(2 * noise2 * factors / m + regression::kAliasing * regression::kAliasing * detail * detail);
 		std::uint32_t lo = 0, hi = m; // the sorted local means the consensus is the median of
 		if (m % 2 == 0 && !std::isnan(reference_mean)) {
 			kernels::sort_samples(s.scratch.data(), m);
 			if (regression::even_split(s.scratch.data(), m, spread, tolerance))
 				(reference_mean >= 0.5f * (s.scratch[m / 2 - 1] + s.scratch[m / 2]) ? lo : hi) = m / 2;
-			s.consensus[i] = static_cast<float>(kernels::detail::median_of_sorted(s.scratch.data(), lo, hi));
+			consensus[i] = static_cast<float>(kernels::detail::median_of_sorted(s.scratch.data(), lo, hi));
 		} else {
-			s.consensus[i] = kernels::median_inplace(s.scratch.data(), m);
+			consensus[i] = kernels::median_inplace(s.scratch.data(), m);
 		}
-		s.consensus_variance[i] = static_cast<float>(1.5707963 * factors / m / (hi - lo));
+		consensus_variance[i] = static_cast<float>(1.5707963 * factors / m / (hi - lo));
 	}
+}
+
+// The consensus of every channel (channel_consensus), each channel's gradient per reference pixel
+// (central differences, one-sided at the edge of what is known).
+void build_consensus(const Reducer &r, const Rect &ext, Sequence &s)
+{
+	constexpr float nan = std::numeric_limits<float>::quiet_NaN();
 	const double scale = r.spec.geometry.scale;
-	auto at = [&](int x, int y) {
-		return ext.intersect(Rect{x, y, 1, 1}).empty() ? nan : s.consensus[index_in(ext, x, y)];
-	};
+	const std::size_t area = area_of(ext);
 	auto derivative = [&](float before, float centre, float after) {
 		if (std::isnan(centre))
 			return nan;
@@ -673,12 +720,18 @@ void build_consensus(const Reducer &r, const Rect &ext, Sequence &s)
 			return static_cast<float>((centre - before) * scale);
 		return 0.0f;
 	};
-	for (int y = ext.top; y < ext.bottom(); y++)
-		for (int x = ext.left; x < ext.right(); x++) {
-			const std::size_t i = index_in(ext, x, y);
-			s.gradient_x[i] = derivative(at(x - 1, y), s.consensus[i], at(x + 1, y));
-			s.gradient_y[i] = derivative(at(x, y - 1), s.consensus[i], at(x, y + 1));
-		}
+	for (int ch = 0; ch < r.spec.colour_bands; ch++) {
+		channel_consensus(r, ext, s, ch);
+		const std::size_t base = static_cast<std::size_t>(ch) * area;
+		const float *consensus = &s.consensus[base];
+		auto at = [&](int x, int y) { return ext.intersect(Rect{x, y, 1, 1}).empty() ? nan : consensus[index_in(ext, x, y)]; };
+		for (int y = ext.top; y < ext.bottom(); y++)
+			for (int x = ext.left; x < ext.right(); x++) {
+				const std::size_t i = index_in(ext, x, y);
+				s.gradient_x[base + i] = derivative(at(x - 1, y), consensus[i], at(x + 1, y));
+				s.gradient_y[base + i] = derivative(at(x, y - 1), consensus[i], at(x, y + 1));
+			}
+	}
 }
 
 // The consensus's curvature energy (regression::curvature_energy) at every pixel of `area` (within
@@ -737,31 +790,40 @@ void build_steering(const Reducer &r, const Rect &tile, const Rect &ext, Sequenc
 }
 
 // Frame `index`'s robustness at every tile pixel: at each pixel of the tile grown by kMinRadius, the
-// robustness of its local mean's distance from the consensus in expected spreads (its noise, the
-// consensus's, and kMisalignment px of the local gradient); then the minimum over the window around
-// each tile pixel (where the frame has a local mean). 0 where the frame has none.
+// robustness of its local means' distance from the consensus in expected spreads (its noise, the
+// consensus's, kMisalignment px of the local gradient and kAliasing of the detail), in the channel
+// where it is furthest; then the minimum over the window around each tile pixel (where the frame has
+// a local mean). 0 where the frame has none.
 void frame_robustness(const Reducer &r, std::size_t index, const Rect &tile, const Rect &ext, Sequence &s)
 {
 	std::vector<float> &raw = s.raw_robustness;
 	const RegressionOptions &o = r.spec.regression;
-	const double noise2 = o.noise * o.noise;
-	const float *local = &s.local[index * area_of(ext) * 3];
+	const int c = r.spec.colour_bands;
+	const std::size_t area = area_of(ext), stride = static_cast<std::size_t>(regression::local_stride(c));
+	const float *local = &s.local[index * area * stride];
 	const Rect around = Rect{tile.left - regression::kMinRadius, tile.top - regression::kMinRadius,
 		tile.width + 2 * regression::kMinRadius, tile.height + 2 * regression::kMinRadius}.intersect(ext);
 	for (int y = around.top; y < around.bottom(); y++)
 		for (int x = around.left; x < around.right(); x++) {
 			const std::size_t e = index_in(ext, x, y);
-			const float *l = &local[e * 3];
+			const float *l = &local[e * stride];
 			float &out = raw[index_in(around, x, y)];
 			if (std::isnan(l[0])) {
 				out = std::numeric_limits<float>::quiet_NaN();
 				continue;
 			}
-			const double g2 = static_cast<double>(s.gradient_x[e]) * s.gradient_x[e] + static_cast<double>(s.gradient_y[e]) * s.gradient_y[e];
-			const double aliasing = regression::kAliasing * s.detail[e];
-			const double spread = std::sqrt(noise2 * (static_cast<double>(l[1]) * l[1] + s.consensus_variance[e]) +
-				regression::kMisalignment * regression::kMisalignment * g2 + aliasing * aliasing);
-			const double z = spread > 0 ? std::abs(l[0] - s.consensus[e]) / spread : 0.0;
+			const double factor2 = static_cast<double>(l[regression::kNoiseFactorSlot]) * l[regression::kNoiseFactorSlot];
+			double z = 0;
+			for (int ch = 0; ch < c; ch++) {
+				const std::size_t p = static_cast<std::size_t>(ch) * area + e;
+				const double sigma = ch == 0 ? o.noise : o.chroma_noise;
+				const double g2 = static_cast<double>(s.gradient_x[p]) * s.gradient_x[p] + static_cast<double>(s.gradient_y[p]) * s.gradient_y[p];
+				const double aliasing = regression::kAliasing * s.detail[p];
+				const double spread = std::sqrt(sigma * sigma * (factor2 + s.consensus_variance[p]) +
+					regression::kMisalignment * regression::kMisalignment * g2 + aliasing * aliasing);
+				if (spread > 0)
+					z = std::max(z, std::abs(l[regression::mean_slot(ch)] - s.consensus[p]) / spread);
+			}
 			out = static_cast<float>(regression::robustness(z, o.robustness));
 		}
 	// The window's minimum in two passes (rows, then columns of the row minima), NaN skipped.
