@@ -244,6 +244,7 @@ struct Sequence {
 	// ([pixel][channel]).
 	std::vector<float> local, consensus, consensus_variance, detail, gradient_x, gradient_y, curvature, raw_robustness, row_minima,
 		robust, channels;
+	std::vector<const float *> gathered; // the consensus: one pixel's frames' local statistics in `local`
 	std::vector<regression::Kernel> steering;
 	// Kernel: the weighted moments of the offsets and values for the local linear fit ([pixel][5 + 2C]:
 	// sx, sy, sxx, sxy, syy, then per band scx, scy; merge_weights and merge_values hold s0 and sc).
@@ -285,6 +286,7 @@ void *reducer_start(VipsImage *, void *a, void *)
 		const std::size_t side = static_cast<std::size_t>(r->spec.plan.tile) + 2 * regression::kApron;
 		const std::size_t ext = side * side, n = r->frames.size();
 		seq->local.resize(ext * n * regression::local_stride(static_cast<int>(c)));
+		seq->gathered.resize(n);
 		seq->consensus.resize(ext * c);
 		seq->gradient_x.resize(ext * c);
 		seq->gradient_y.resize(ext * c);
@@ -644,10 +646,12 @@ int local_means(const Reducer &r, std::size_t index, const Rect &ext, Sequence &
 	return 0;
 }
 
-// Channel `ch`'s consensus (the median of the frames' local means) at every pixel of `ext`, the
-// variance of that median (pi/2 x the frames' mean variance over their count; noise^2 units), the
-// detail (the median of the frames' local variances less the noise's, as a standard deviation), in
-// the channel's planes.
+// Channel `ch`'s consensus at pixel i of `ext` (the median of the frames' local means), the variance
+// of that median (pi/2 x the frames' mean variance over their count; noise^2 units) and the detail
+// (the median of the frames' local variances less the noise's, as a standard deviation), in the
+// channel's planes; from the m frames' local statistics with a mean there (s.gathered: where each
+// starts in s.local, in frame order), the sum of their squared noise factors, and which of them is
+// the reference frame's (m or more if none).
 //
 // Where the frames split evenly (an even count whose two middle local means lie further apart than
 // the robustness tolerates, regression::even_split), the median would be the midpoint of two states
@@ -655,60 +659,61 @@ int local_means(const Reducer &r, std::size_t index, const Rect &ext, Sequence &
 // ghost at half strength (a thing present in exactly half the frames, or half a burst from another
 // viewpoint). There the consensus is the median of the half the reference frame's local mean lies
 // in. With fewer than half the frames the median already stays with the majority.
-void channel_consensus(const Reducer &r, const Rect &ext, Sequence &s, int ch)
+void channel_consensus(const Reducer &r, Sequence &s, std::size_t area, std::size_t i, std::uint32_t m, double factors, std::uint32_t ref, int ch)
 {
-	const std::size_t n = r.frames.size(), area = area_of(ext), stride = static_cast<std::size_t>(regression::local_stride(r.spec.colour_bands));
+	const std::size_t plane = static_cast<std::size_t>(ch) * area;
 	const std::size_t at_mean = static_cast<std::size_t>(regression::mean_slot(ch)), at_variance = static_cast<std::size_t>(regression::variance_slot(ch));
-	float *consensus = &s.consensus[static_cast<std::size_t>(ch) * area], *consensus_variance = &s.consensus_variance[static_cast<std::size_t>(ch) * area],
-	      *detail_of = &s.detail[static_cast<std::size_t>(ch) * area];
 	constexpr float nan = std::numeric_limits<float>::quiet_NaN();
 	const double sigma = ch == 0 ? r.spec.regression.noise : r.spec.regression.chroma_noise, noise2 = sigma * sigma;
-	const double tolerance = r.spec.regression.robustness;
-	const std::size_t ref = r.reference ? static_cast<std::size_t>(r.reference - r.frames.data()) : n;
-	for (std::size_t i = 0; i < area; i++) {
-		std::uint32_t m = 0;
-		for (std::size_t f = 0; f < n; f++) {
-			const float *l = &s.local[(f * area + i) * stride];
-			if (!std::isnan(l[0]))
-				s.scratch[m++] = l[at_variance];
-		}
-		const double detail = m ? std::sqrt(std::max(0.0, kernels::median_inplace(s.scratch.data(), m) - noise2)) : 0.0;
-		detail_of[i] = static_cast<float>(detail);
-		m = 0;
-		double factors = 0;
-		for (std::size_t f = 0; f < n; f++) {
-			const float *l = &s.local[(f * area + i) * stride];
-			if (!std::isnan(l[0])) {
-				s.scratch[m++] = l[at_mean];
-				factors += static_cast<double>(l[regression::kNoiseFactorSlot]) * l[regression::kNoiseFactorSlot];
-			}
-		}
-		if (m == 0) {
-			consensus[i] = consensus_variance[i] = nan;
-			continue;
-		}
-		const float reference_mean = ref < n ? s.local[(ref * area + i) * stride + at_mean] : nan;
-		const double spread = std::sqrt(2 * noise2 * factors / m + regression::kAliasing * regression::kAliasing * detail * detail);
-		std::uint32_t lo = 0, hi = m; // the sorted local means the consensus is the median of
-		if (m % 2 == 0 && !std::isnan(reference_mean)) {
-			kernels::sort_samples(s.scratch.data(), m);
-			if (regression::even_split(s.scratch.data(), m, spread, tolerance))
-				(reference_mean >= 0.5f * (s.scratch[m / 2 - 1] + s.scratch[m / 2]) ? lo : hi) = m / 2;
-			consensus[i] = static_cast<float>(kernels::detail::median_of_sorted(s.scratch.data(), lo, hi));
-		} else {
-			consensus[i] = kernels::median_inplace(s.scratch.data(), m);
-		}
-		consensus_variance[i] = static_cast<float>(1.5707963 * factors / m / (hi - lo));
+	for (std::uint32_t k = 0; k < m; k++)
+		s.scratch[k] = s.gathered[k][at_variance];
+	const double detail = m ? std::sqrt(std::max(0.0, kernels::median_inplace(s.scratch.data(), m) - noise2)) : 0.0;
+	s.detail[plane + i] = static_cast<float>(detail);
+	if (m == 0) {
+		s.consensus[plane + i] = s.consensus_variance[plane + i] = nan;
+		return;
 	}
+	for (std::uint32_t k = 0; k < m; k++)
+		s.scratch[k] = s.gathered[k][at_mean];
+	const float reference_mean = ref < m ? s.gathered[ref][at_mean] : nan;
+	const double spread = std::sqrt(2 * noise2 * factors / m + regression::kAliasing * regression::kAliasing * detail * detail);
+	std::uint32_t lo = 0, hi = m; // the sorted local means the consensus is the median of
+	if (m % 2 == 0 && !std::isnan(reference_mean)) {
+		kernels::sort_samples(s.scratch.data(), m);
+		if (regression::even_split(s.scratch.data(), m, spread, r.spec.regression.robustness))
+			(reference_mean >= 0.5f * (s.scratch[m / 2 - 1] + s.scratch[m / 2]) ? lo : hi) = m / 2;
+		s.consensus[plane + i] = static_cast<float>(kernels::detail::median_of_sorted(s.scratch.data(), lo, hi));
+	} else {
+		s.consensus[plane + i] = kernels::median_inplace(s.scratch.data(), m);
+	}
+	s.consensus_variance[plane + i] = static_cast<float>(1.5707963 * factors / m / (hi - lo));
 }
 
-// The consensus of every channel (channel_consensus), each channel's gradient per reference pixel
-// (central differences, one-sided at the edge of what is known).
+// The consensus of every channel (channel_consensus) at every pixel of `ext`, each pixel's frames
+// found once for all channels (their statistics stay in the cache for the channels); then each channel's gradient per reference pixel (central
+// differences, one-sided at the edge of what is known).
 void build_consensus(const Reducer &r, const Rect &ext, Sequence &s)
 {
 	constexpr float nan = std::numeric_limits<float>::quiet_NaN();
 	const double scale = r.spec.geometry.scale;
-	const std::size_t area = area_of(ext);
+	const std::size_t area = area_of(ext), n = r.frames.size(), stride = static_cast<std::size_t>(regression::local_stride(r.spec.colour_bands));
+	const std::size_t reference = r.reference ? static_cast<std::size_t>(r.reference - r.frames.data()) : n;
+	for (std::size_t i = 0; i < area; i++) {
+		std::uint32_t m = 0, ref = std::numeric_limits<std::uint32_t>::max();
+		double factors = 0;
+		for (std::size_t f = 0; f < n; f++) {
+			const float *l = &s.local[(f * area + i) * stride];
+			if (std::isnan(l[0]))
+				continue;
+			if (f == reference)
+				ref = m;
+			s.gathered[m] = l;
+			factors += static_cast<double>(l[regression::kNoiseFactorSlot]) * l[regression::kNoiseFactorSlot];
+			m++;
+		}
+		for (int ch = 0; ch < r.spec.colour_bands; ch++)
+			channel_consensus(r, s, area, i, m, factors, ref, ch);
+	}
 	auto derivative = [&](float before, float centre, float after) {
 		if (std::isnan(centre))
 			return nan;
@@ -721,7 +726,6 @@ void build_consensus(const Reducer &r, const Rect &ext, Sequence &s)
 		return 0.0f;
 	};
 	for (int ch = 0; ch < r.spec.colour_bands; ch++) {
-		channel_consensus(r, ext, s, ch);
 		const std::size_t base = static_cast<std::size_t>(ch) * area;
 		const float *consensus = &s.consensus[base];
 		auto at = [&](int x, int y) { return ext.intersect(Rect{x, y, 1, 1}).empty() ? nan : consensus[index_in(ext, x, y)]; };
