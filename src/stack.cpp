@@ -554,8 +554,14 @@ Sizes sizes_of(const Inputs &in, const RunOptions &o, const ReduceSpec &spec)
 	return s;
 }
 
+// The definition of the results, raised when a change gives other pixels for the same options, so
+// that work left by an older binary is not resumed into a mix: 2 when the robust merges' consensus
+// took in the chroma (session 15; work folders before it have no "engine" and do not match either).
+constexpr int kEngine = 2;
+
 // What the results depend on (see RunOptions): every option but the threads, the memory, the TIFF
-// compression and BigTIFF, the band height and where the work goes; and each input's size and time.
+// compression and BigTIFF, the band height and where the work goes; each input's size and time; and
+// the engine's definition (kEngine).
 std::string run_key(const RunOptions &o, const Inputs &in)
 {
 	using json = nlohmann::json;
@@ -572,7 +578,7 @@ std::string run_key(const RunOptions &o, const Inputs &in)
 	json statistics = json::array();
 	for (Statistic st : o.statistics)
 		statistics.push_back(std::string(statistic_name(st)));
-	const json key = {{"inputs", inputs}, {"reference", o.reference.value_or("first")}, {"scale", o.scale},
+	const json key = {{"engine", kEngine}, {"inputs", inputs}, {"reference", o.reference.value_or("first")}, {"scale", o.scale},
 		{"kernel", std::string(kernel_name(o.kernel))}, {"merge", std::string(merge_name(o.merge))}, {"pixfrac", o.pixfrac},
 		{"kernel-detail", o.regression.detail}, {"kernel-shape", {o.regression.stretch, o.regression.denoise, o.regression.flat_snr,
 			o.regression.edge_snr}}, {"robustness", o.regression.robustness},

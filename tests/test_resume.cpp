@@ -291,7 +291,7 @@ TEST_CASE("repeatability: threads 1 and 4, two --memory values, killed (-9) then
 	check_same_results(dir / "t1", termed);
 }
 
-TEST_CASE("resume: --resume refuses the work of a run with other options, and a second run on the same folder is refused")
+TEST_CASE("resume: --resume refuses the work of a run with other options or an older engine, and a second run on the same folder is refused")
 {
 	if (!have_binary())
 		return;
@@ -305,6 +305,16 @@ TEST_CASE("resume: --resume refuses the work of a run with other options, and a 
 	CHECK(other.exit_code == 1);
 	CHECK(other.err.find("differs: scale") != std::string::npos);
 	CHECK(count_bands(dir / "out" / ".superstack-work") >= 1); // untouched
+	// Work left by an older superstack, whose key has no "engine" (session 14 and before), is not
+	// resumed into a mix of two definitions of the results, with the same options.
+	const fs::path record = dir / "out" / ".superstack-work" / "run.json";
+	nlohmann::json recorded = nlohmann::json::parse(std::ifstream(record));
+	REQUIRE(recorded["key"].contains("engine"));
+	recorded["key"].erase("engine");
+	std::ofstream(record) << recorded.dump(1) << "\n";
+	const ProcessResult older = run_superstack({"run", (dir / "burst").string(), "-o", out, "--align", "none", "--resume"}, 60);
+	CHECK(older.exit_code == 1);
+	CHECK(older.err.find("differs: engine") != std::string::npos);
 	// --resume with nothing to resume starts afresh.
 	const ProcessResult nothing = run_superstack({"run", (dir / "burst").string(), "-o", (dir / "new").string(), "--align", "none", "--resume"}, 60);
 	CHECK(nothing.exit_code == 0);
