@@ -3,6 +3,7 @@
 #include "superstack/noise.hpp"
 
 #include "superstack/geometry.hpp"
+#include "superstack/regression.hpp"
 #include "superstack/warp.hpp"
 
 #include <algorithm>
@@ -41,13 +42,10 @@ std::optional<vips::VImage> chroma_of(const vips::VImage &colour)
 	const int c = colour.bands();
 	if (c < 2)
 		return std::nullopt;
-	std::vector<double> m(static_cast<std::size_t>(c) * (c - 1), 0.0);
-	for (int k = 1; k < c; k++) {
-		double *row = &m[static_cast<std::size_t>(k - 1) * c];
-		for (int b = 0; b < k; b++)
-			row[b] = chroma_scale(k, c);
-		row[k] = -k * chroma_scale(k, c);
-	}
+	std::vector<double> m;
+	for (int k = 1; k < c; k++)
+		for (int b = 0; b < c; b++)
+			m.push_back(chroma_weight(k, b, c));
 	return colour.recomb(vips::VImage::new_matrix(c, c - 1, m.data(), static_cast<int>(m.size())));
 }
 

@@ -790,7 +790,7 @@ TEST_CASE("superresolution: on the chart at noise 1%, drizzle and kernel beat in
 	// 20.77 (+2.35), sharpened 24.67 (+6.25; +6.74 over one frame), aligned -0.015; since the consensus
 	// takes the reference's half at an even split (session 14): drizzle 20.049, kernel 20.762, sharpened
 	// 24.657 (+6.24; +6.73), aligned -0.014; with the robustness's colour test (session 15) the same
-	// but drizzle 20.048. At 640x480 (by hand):
+	// to 0.001 dB. At 640x480 (by hand):
 	// interpolate + median 19.27, kernel 21.65, sharpened 25.64. Sharpened was 21.51 before the
 	// sharpening was regularised by each merge's noise gain and its range limit was widened at
 	// two-sided extrema, 23.55 before the noise and the signal were measured from the frames against

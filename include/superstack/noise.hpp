@@ -38,7 +38,6 @@
 
 #include "superstack/sharpness.hpp"
 #include "superstack/frame_map.hpp"
-#include "superstack/regression.hpp"
 #include "superstack/transform.hpp"
 
 #include <vips/vips8>

@@ -202,7 +202,7 @@ void describe_reduction(const ReduceSpec &spec, BudgetRequest &request)
 		// consensus, its variance, the detail and its gradient; the robustness before its minimum
 		// filter; a frame block's channels (a block holds about a tile's frame pixels). Per frame: its
 		// noise factor, per channel its local mean and variance, and its robustness.
-		request.running_bytes_per_pixel += (5 * c + 1) * 4 + c * 4;
+		request.running_bytes_per_pixel += (6 * c + 1) * 4;
 		request.frame_bytes_per_pixel = (regression::local_stride(c) + 1) * 4;
 		request.apron = regression::kApron;
 	}
@@ -582,9 +582,11 @@ int local_means(const Reducer &r, std::size_t index, const Rect &ext, Sequence &
 	// chroma; NaN where alpha says the pixel is not there.
 	const std::size_t pixels = area_of(block);
 	s.channels.resize(pixels * static_cast<std::size_t>(c));
-	std::array<float, 16> scales{};
+	std::array<float, 16 * 16> weights{}; // [channel][band], the chroma's
 	for (int ch = 1; ch < c; ch++)
-		scales[static_cast<std::size_t>(ch)] = static_cast<float>(chroma_scale(ch, c));
+		for (int b = 0; b < c; b++)
+			weights[static_cast<std::size_t>(ch * c + b)] = static_cast<float>(chroma_weight(ch, b, c));
+	std::array<float, 16> values{}; // one pixel's bands, alpha undone
 	for (int y = block.top; y < block.bottom(); y++) {
 		const auto *p = reinterpret_cast<const float *>(VIPS_REGION_ADDR(prepared.region, block.left, y));
 		const std::size_t row = index_in(block, block.left, y);
@@ -599,10 +601,13 @@ int local_means(const Reducer &r, std::size_t index, const Rect &ext, Sequence &
 				continue;
 			}
 			l[0] = sum / (static_cast<float>(c) * a);
-			float before = 0; // v_0 + ... + v_(ch-1)
+			for (int b = 0; b < c; b++)
+				values[static_cast<std::size_t>(b)] = p[b] / a;
 			for (int ch = 1; ch < c; ch++) {
-				before += p[ch - 1] / a;
-				l[ch] = (before - static_cast<float>(ch) * (p[ch] / a)) * scales[static_cast<std::size_t>(ch)];
+				float chroma = 0;
+				for (int b = 0; b < c; b++)
+					chroma += weights[static_cast<std::size_t>(ch * c + b)] * values[static_cast<std::size_t>(b)];
+				l[ch] = chroma;
 			}
 		}
 	}
@@ -664,7 +669,7 @@ void channel_consensus(const Reducer &r, Sequence &s, std::size_t area, std::siz
 	const std::size_t plane = static_cast<std::size_t>(ch) * area;
 	const std::size_t at_mean = static_cast<std::size_t>(regression::mean_slot(ch)), at_variance = static_cast<std::size_t>(regression::variance_slot(ch));
 	constexpr float nan = std::numeric_limits<float>::quiet_NaN();
-	const double sigma = ch == 0 ? r.spec.regression.noise : r.spec.regression.chroma_noise, noise2 = sigma * sigma;
+	const double sigma = r.spec.regression.channel_noise(ch), noise2 = sigma * sigma;
 	for (std::uint32_t k = 0; k < m; k++)
 		s.scratch[k] = s.gathered[k][at_variance];
 	const double detail = m ? std::sqrt(std::max(0.0, kernels::median_inplace(s.scratch.data(), m) - noise2)) : 0.0;
@@ -820,7 +825,7 @@ void frame_robustness(const Reducer &r, std::size_t index, const Rect &tile, con
 			double z = 0;
 			for (int ch = 0; ch < c; ch++) {
 				const std::size_t p = static_cast<std::size_t>(ch) * area + e;
-				const double sigma = ch == 0 ? o.noise : o.chroma_noise;
+				const double sigma = o.channel_noise(ch);
 				const double g2 = static_cast<double>(s.gradient_x[p]) * s.gradient_x[p] + static_cast<double>(s.gradient_y[p]) * s.gradient_y[p];
 				const double aliasing = regression::kAliasing * s.detail[p];
 				const double spread = std::sqrt(sigma * sigma * (factor2 + s.consensus_variance[p]) +
